@@ -1,0 +1,59 @@
+from django.contrib import admin
+
+from .models import ColumnMeta, TableMeta
+
+
+class ColumnMetaInline(admin.TabularInline):
+    model = ColumnMeta
+    extra = 0
+    can_delete = False
+    fields = ("name", "display_name", "kind", "db_type", "nullable", "primary_key", "visible")
+    readonly_fields = ("name", "kind", "db_type", "nullable", "primary_key")
+
+    def has_add_permission(self, request, obj=None):
+        return False  # columns come from the database by discovery
+
+
+@admin.register(TableMeta)
+class TableMetaAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "display_name",
+        "datasource",
+        "schema",
+        "is_view",
+        "visible",
+        "editable",
+    )
+    list_filter = ("datasource", "visible", "is_view")
+    search_fields = ("name", "display_name")
+    fields = (
+        "datasource", "schema", "name", "display_name", "visible", "is_view", "key_columns",
+        "read_only_reason", "discovered_at",
+    )  # fmt: skip
+    readonly_fields = (
+        "datasource", "schema", "name", "is_view", "key_columns", "read_only_reason",
+        "discovered_at",
+    )  # fmt: skip
+    inlines = [ColumnMetaInline]
+
+    def has_add_permission(self, request):
+        return False  # tables come from the database by discovery
+
+    @admin.display(boolean=True)
+    def editable(self, obj):
+        return not obj.read_only
+
+
+@admin.register(ColumnMeta)
+class ColumnMetaAdmin(admin.ModelAdmin):
+    list_display = ("name", "table", "display_name", "kind", "nullable", "primary_key", "visible")
+    list_filter = ("kind", "visible", "table__datasource")
+    search_fields = ("name", "display_name", "table__name")
+    fields = ("table", "name", "display_name", "visible", "kind", "db_type", "nullable",
+              "primary_key", "default", "max_length", "references")  # fmt: skip
+    readonly_fields = ("table", "name", "kind", "db_type", "nullable", "primary_key", "default",
+                       "max_length", "references")  # fmt: skip
+
+    def has_add_permission(self, request):
+        return False

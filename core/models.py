@@ -1,0 +1,98 @@
+"""Nocoflo's metadata about the user's tables: what exists, how it is shown."""
+
+from django.db import models
+
+
+class TableMeta(models.Model):
+    """A table (or view) of a datasource, as discovered from the database."""
+
+    # A lazy reference: core imports no other app of ours.
+    datasource = models.ForeignKey(
+        "datasources_app.DatasourceConfig", on_delete=models.CASCADE, related_name="tables"
+    )
+    schema = models.CharField(max_length=255, blank=True, default="")
+    name = models.CharField(max_length=255)
+    display_name = models.CharField(max_length=255, blank=True, default="")
+    is_view = models.BooleanField(default=False)
+    # Why the table cannot be edited (no primary key, a view...), empty when it can.
+    read_only_reason = models.CharField(max_length=255, blank=True, default="")
+    # The columns that identify a row: the primary key, or ["rowid"] on SQLite rowid tables.
+    key_columns = models.JSONField(default=list, blank=True)
+    visible = models.BooleanField(default=True)
+    discovered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["datasource__name", "schema", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["datasource", "schema", "name"], name="unique_table")
+        ]
+        verbose_name = "table"
+        # Granted to users or groups in the admin: they apply to every table.
+        permissions = [
+            ("read_rows", "Can read the rows of every table"),
+            ("write_rows", "Can edit and add rows of every table"),
+            ("delete_rows", "Can delete rows of every table"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.read_only_reason)
+
+    def table_config(self) -> dict:
+        """What a datasource needs to find this table."""
+        return {"name": self.name, "schema": self.schema or None, "key_columns": self.key_columns}
+
+
+class ColumnMeta(models.Model):
+    """A column of a table: its type as Nocoflo treats it, and how it is shown."""
+
+    class Kind(models.TextChoices):
+        INTEGER = "integer"
+        REAL = "real"
+        DECIMAL = "decimal"
+        TEXT = "text"
+        BOOLEAN = "boolean"
+        DATE = "date"
+        DATETIME = "datetime"
+        TIME = "time"
+        JSON = "json"
+        UUID = "uuid"
+        BINARY = "binary"
+        OTHER = "other"
+
+    table = models.ForeignKey(TableMeta, on_delete=models.CASCADE, related_name="columns")
+    name = models.CharField(max_length=255)
+    display_name = models.CharField(max_length=255, blank=True, default="")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TEXT)
+    db_type = models.CharField(max_length=255, blank=True, default="")
+    nullable = models.BooleanField(default=True)
+    primary_key = models.BooleanField(default=False)
+    default = models.CharField(max_length=255, blank=True, default="")
+    max_length = models.PositiveIntegerField(null=True, blank=True)
+    # "table.column" this column references, empty when it is no foreign key.
+    references = models.CharField(max_length=511, blank=True, default="")
+    visible = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["table", "position"]
+        constraints = [models.UniqueConstraint(fields=["table", "name"], name="unique_column")]
+        verbose_name = "column"
+
+    def __str__(self) -> str:
+        return f"{self.table.name}.{self.name}"
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def editable(self) -> bool:
+        return not self.primary_key and self.kind != self.Kind.BINARY

@@ -1,0 +1,229 @@
+"""The built-in SQLite datasource: Nocoflo's embedded default, registered as a plugin."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
+
+from plugins_app.hookspecs import hookimpl
+
+from ..errors import DatasourceUnavailable, InvalidQuery, QueryTimeout
+from ..sql import SQLAlchemyDatasource
+from ..values import ColumnSpec
+
+# SQLite tables without a declared primary key are addressed by their rowid, under the first of
+# these names that no real column shadows.
+ROWID_NAMES = ("rowid", "_rowid_", "oid")
+# How many distinct counts (per filter and search) each pooled connection remembers.
+COUNT_MEMORY = 64
+
+
+class SQLiteDatasource(SQLAlchemyDatasource):
+    label = "SQLite"
+
+    @property
+    def path(self) -> Path:
+        database = make_url(self.connection_string).database
+        if not database or database == ":memory:":
+            raise DatasourceUnavailable("A SQLite datasource needs the path of a database file")
+        return Path(database)
+
+    def create_engine(self) -> sa.Engine:
+        path = self.path
+        timeout = self.connect_timeout
+
+        def connect() -> sqlite3.Connection:
+            # mode=rw: a mistyped path is an error, not a new empty database.
+            uri = f"file:{quote(str(path.resolve()))}?mode=rw"
+            try:
+                return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+            except sqlite3.OperationalError as exc:
+                raise DatasourceUnavailable(f"Cannot open the SQLite file {path}: {exc}") from exc
+
+        engine = sa.create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=5)
+        limit = self.statement_timeout
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, record):
+            deadline = record.info.setdefault("deadline", [0.0])
+            # Stop any statement that runs past the time limit (checked every 10,000 steps).
+            dbapi_connection.set_progress_handler(
+                lambda: 1 if deadline[0] and time.monotonic() > deadline[0] else 0, 10_000
+            )
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+        @sa.event.listens_for(engine, "commit")
+        def _forget_counts(conn):
+            # This connection's own writes do not change its data_version.
+            conn.connection.info.pop("counts", None)
+
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def _start_clock(conn, cursor, statement, parameters, context, executemany):
+            conn.connection.info["deadline"][0] = time.monotonic() + limit
+
+        return engine
+
+    def count_rows(self, conn, table: sa.Table, conditions: list) -> int:
+        """Exact counts, remembered per pooled connection while the database is unchanged.
+
+        PRAGMA data_version changes whenever another connection commits, and this connection's
+        own commits clear its memory, so a remembered count is never stale; repeating the count
+        of a large table would otherwise scan it on every first page.
+        """
+        info = conn.connection.info
+        version = conn.exec_driver_sql("PRAGMA data_version").scalar()
+        if info.get("counts_version") != version or "counts" not in info:
+            info["counts"], info["counts_version"] = {}, version
+        counts = info["counts"]
+        stmt = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        compiled = stmt.compile(dialect=conn.dialect)
+        key = (str(compiled), repr(compiled.params))
+        if key not in counts:
+            if len(counts) >= COUNT_MEMORY:
+                counts.clear()
+            counts[key] = super().count_rows(conn, table, conditions)
+        return counts[key]
+
+    def test_connection(self, connection_config: dict | None = None) -> bool:
+        if not self.path.exists():
+            raise DatasourceUnavailable(f"The SQLite file {self.path} does not exist")
+        with self.connect() as conn:  # reading the schema fails on a file that is no database
+            conn.execute(sa.text("SELECT count(*) FROM sqlite_master"))
+        return super().test_connection(connection_config)
+
+    def translate_error(self, exc):
+        if "interrupted" in str(getattr(exc, "orig", "")):
+            return QueryTimeout(
+                f"The query ran longer than {self.statement_timeout:g} seconds and was stopped"
+            )
+        if isinstance(getattr(exc, "orig", None), DatasourceUnavailable):
+            return exc.orig
+        return super().translate_error(exc)
+
+    def adapt_table(self, table: sa.Table) -> sa.Table:
+        # SQLite stores what it was given; reading through SQLAlchemy's DATE or NUMERIC processors
+        # would fail on any row whose text does not parse. Nocoflo validates on write instead.
+        for column in table.columns:
+            column.type = sa.types.NULLTYPE
+        return table
+
+    def column_kind(self, column: sa.Column) -> str:
+        declared = self._declared.get(column.table.name, {}).get(column.name, "").upper()
+        # SQLite's affinity rules would make these NUMERIC; their declared names say more.
+        for prefix, kind in (("UUID", "uuid"), ("JSON", "json")):
+            if declared.startswith(prefix):
+                return kind
+        return super().column_kind(column)
+
+    def kind_of(self, type_: sa.types.TypeEngine) -> str:
+        kind = super().kind_of(type_)
+        # A column declared without a type holds anything; it is edited as text.
+        return "text" if kind == "other" and isinstance(type_, sa.types.NullType) else kind
+
+    def type_name(self, column: sa.Column) -> str:
+        return self._declared.get(column.table.name, {}).get(column.name, "")
+
+    def reflect(self, table_config: dict) -> sa.Table:
+        ident = (table_config.get("schema") or None, table_config["name"])
+        if ident not in self._tables:
+            with self.connect() as conn:
+                # The declared types, before adapt_table replaces them.
+                rows = conn.execute(
+                    sa.text("SELECT name, type FROM pragma_table_info(:t)"), {"t": ident[1]}
+                ).all()
+            self._declared[ident[1]] = {name: declared for name, declared in rows}
+        return super().reflect(table_config)
+
+    def max_length_of(self, column: sa.Column) -> int | None:
+        declared = self._declared.get(column.table.name, {}).get(column.name, "")
+        try:
+            return getattr(sa.types.to_instance(_parse_type(declared.upper())), "length", None)
+        except Exception:
+            return None
+
+    @property
+    def _declared(self) -> dict[str, dict[str, str]]:
+        if not hasattr(self, "_declared_types"):
+            self._declared_types: dict[str, dict[str, str]] = {}
+        return self._declared_types
+
+    def key_columns_for(self, table_config: dict) -> list[str]:
+        table = self.reflect(table_config)
+        keys = [c.name for c in table.primary_key.columns]
+        if keys or table_config.get("is_view"):
+            return keys
+        free = [name for name in ROWID_NAMES if name not in table.c]
+        return free[:1]
+
+    def key_column(self, table: sa.Table, name: str) -> sa.ColumnElement:
+        if name in ROWID_NAMES and name not in table.c:
+            return sa.literal_column(name)  # one of three fixed words, never user input
+        if name in table.c:
+            return table.c[name]
+        raise InvalidQuery(f"The table has no column {name!r}")
+
+    def inserted_key(self, result: Any, keys: list[str], values: dict) -> dict:
+        # A rowid, or an INTEGER PRIMARY KEY (an alias of the rowid) the database chose.
+        if len(keys) == 1 and keys[0] not in values:
+            return {keys[0]: result.lastrowid}
+        return super().inserted_key(result, keys, values)
+
+    def text_match(self, column, text: str):
+        # SQLite's LIKE is already case-insensitive for ASCII; lower() on every row would only
+        # slow the scan.
+        return column.contains(text, autoescape=True)
+
+    def to_db(self, kind: str, value: Any) -> Any:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, dt.datetime):
+            return value.isoformat(sep=" ")
+        if isinstance(value, dt.date | dt.time):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return str(value)
+        if kind == "uuid" and value is not None:
+            return str(value)
+        if kind == "json" and value is not None and not isinstance(value, str):
+            # Columns are read and written untyped here, so JSON is stored as its text.
+            return json.dumps(value)
+        return super().to_db(kind, value)
+
+    def expected_to_db(self, spec: ColumnSpec, value: Any) -> Any:
+        # Pages and the API show SQLite's stored text as it is, so the writer saw the stored
+        # form already; only booleans are shown differently (true/false for 1/0).
+        if spec.kind == "boolean" and isinstance(value, bool):
+            return int(value)
+        return value
+
+    def same_value(self, column, value):
+        return column.op("IS")(value)
+
+
+def _parse_type(declared: str) -> Any:
+    """A SQLAlchemy type for a declared SQLite type such as VARCHAR(12)."""
+    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+    return SQLiteDialect()._resolve_type_affinity(declared)
+
+
+class SQLiteDatasourcePlugin:
+    name = "sqlite_datasource"  # the derived name would be "sq_lite_datasource"
+
+    @hookimpl
+    def get_datasource_class(self):
+        return SQLiteDatasource
+
+    @hookimpl
+    def get_supported_schemes(self):
+        return ["sqlite", "sqlite3"]

@@ -1,0 +1,117 @@
+"""Schema discovery: bring Nocoflo's table and column metadata in line with the database.
+
+Display names and visibility of what still exists are kept; what disappeared is removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from core.models import ColumnMeta, TableMeta
+
+from .connections import datasource_for
+from .models import DatasourceConfig
+
+# Column attributes that come from the database and are refreshed on every sync.
+_DISCOVERED = ("kind", "db_type", "nullable", "primary_key", "default", "max_length", "references")
+
+
+@dataclass
+class SyncReport:
+    tables_added: list[str] = field(default_factory=list)
+    tables_removed: list[str] = field(default_factory=list)
+    tables_changed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "tables_added": self.tables_added,
+            "tables_removed": self.tables_removed,
+            "tables_changed": self.tables_changed,
+        }
+
+    def __str__(self) -> str:
+        parts = [
+            f"{len(self.tables_added)} added",
+            f"{len(self.tables_removed)} removed",
+            f"{len(self.tables_changed)} changed",
+        ]
+        return "tables: " + ", ".join(parts)
+
+
+def discover_tables(config: DatasourceConfig) -> SyncReport:
+    """Read every table of the datasource and update TableMeta and ColumnMeta to match."""
+    datasource = datasource_for(config)
+    datasource.forget()
+    found = datasource.list_tables()
+    schemas = {}
+    for entry in found:
+        table_config = {"name": entry["name"], "schema": entry["schema"] or None,
+                        "is_view": entry["is_view"]}  # fmt: skip
+        columns = datasource.get_schema(table_config)
+        keys = datasource.key_columns_for(table_config)
+        schemas[(entry["schema"] or "", entry["name"])] = (entry, columns, keys)
+
+    report = SyncReport()
+    with transaction.atomic():
+        existing = {(t.schema, t.name): t for t in config.tables.all()}
+        for ident, table in existing.items():
+            if ident not in schemas:
+                report.tables_removed.append(_label(ident))
+                table.delete()
+        for ident, (entry, columns, keys) in schemas.items():
+            table = existing.get(ident)
+            if table is None:
+                table = TableMeta(datasource=config, schema=ident[0], name=ident[1])
+                report.tables_added.append(_label(ident))
+            elif _sync_columns_changed(table, columns) or table.key_columns != keys:
+                report.tables_changed.append(_label(ident))
+            table.is_view = entry["is_view"]
+            table.key_columns = keys
+            table.read_only_reason = _read_only_reason(entry, keys)
+            table.save()
+            _sync_columns(table, columns)
+    return report
+
+
+def _label(ident: tuple[str, str]) -> str:
+    return f"{ident[0]}.{ident[1]}" if ident[0] else ident[1]
+
+
+def _read_only_reason(entry: dict, keys: list[str]) -> str:
+    if keys:
+        return ""
+    if entry["is_view"]:
+        return "This is a database view without a primary key, so its rows cannot be edited."
+    return "This table has no primary key, so Nocoflo cannot tell its rows apart to edit them."
+
+
+def _sync_columns_changed(table: TableMeta, columns: list[dict]) -> bool:
+    current = {c.name: c for c in table.columns.all()}
+    if set(current) != {c["name"] for c in columns}:
+        return True
+    return any(
+        getattr(current[c["name"]], attr) != _value(c, attr)
+        for c in columns
+        for attr in _DISCOVERED
+    )
+
+
+def _value(column: dict, attr: str):
+    value = column.get(attr)
+    if attr in ("db_type", "default", "references"):
+        return value or ""
+    return value
+
+
+def _sync_columns(table: TableMeta, columns: list[dict]) -> None:
+    current = {c.name: c for c in table.columns.all()}
+    names = {c["name"] for c in columns}
+    table.columns.exclude(name__in=names).delete()
+    for position, column in enumerate(columns):
+        meta = current.get(column["name"]) or ColumnMeta(table=table, name=column["name"])
+        meta.position = position
+        for attr in _DISCOVERED:
+            setattr(meta, attr, _value(column, attr))
+        meta.save()

@@ -1,0 +1,530 @@
+"""Datasources for SQL databases, on SQLAlchemy Core.
+
+Identifiers always come from reflection (a column name from a URL is looked up in the reflected
+table, never formatted into SQL) and values are always bound. Dialect differences live in the
+subclasses' small overrides.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from .base import BaseDatasource, Filter, Page, Query
+from .errors import (
+    DatasourceError,
+    DatasourceUnavailable,
+    InvalidQuery,
+    InvalidValue,
+    RowNotFound,
+    WriteConflict,
+)
+from .values import ColumnSpec, coerce, to_json
+
+log = logging.getLogger("nocoflo.datasources")
+
+
+class SQLAlchemyDatasource(BaseDatasource):
+    """Everything a SQL database needs, given an engine."""
+
+    def __init__(self, connection_string: str, config: dict | None = None) -> None:
+        super().__init__(connection_string, config)
+        self._engine: Engine | None = None
+        self._tables: dict[tuple[str | None, str], sa.Table] = {}
+        self._kinds_cache: dict[tuple[str | None, str], dict[str, str]] = {}
+        self._lock = threading.Lock()
+        self.connect_timeout = float(self.config.get("connect_timeout", 5))
+        self.statement_timeout = float(self.config.get("statement_timeout", 10))
+
+    # --- engine and reflection --------------------------------------------------------------
+
+    def create_engine(self) -> Engine:
+        return sa.create_engine(self.connection_string, pool_pre_ping=True)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self.create_engine()
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        self._tables.clear()
+
+    @contextmanager
+    def connect(self, write: bool = False):
+        """A connection (in a transaction when writing); driver errors become DatasourceErrors."""
+        try:
+            with self.engine.begin() if write else self.engine.connect() as conn:
+                yield conn
+        except DatasourceError:
+            raise
+        except sa_exc.SQLAlchemyError as exc:
+            raise self.translate_error(exc) from exc
+
+    def translate_error(self, exc: sa_exc.SQLAlchemyError) -> DatasourceError:
+        """A message for the user about what the database said, without SQL or secrets."""
+        orig = getattr(exc, "orig", None)
+        detail = str(orig) if orig is not None else type(exc).__name__
+        if isinstance(exc, sa_exc.IntegrityError):
+            return InvalidValue(f"The database refused the change: {detail}")
+        if isinstance(exc, sa_exc.NoSuchTableError):
+            return RowNotFound(f"The table {exc} no longer exists in the database")
+        log.warning("datasource error: %s", detail)
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            if exc.connection_invalidated or "connect" in detail.lower() or "open" in detail:
+                return DatasourceUnavailable(f"The database cannot be reached: {detail}")
+            return DatasourceError(f"The database could not run the query: {detail}")
+        return DatasourceError(f"The database could not run the query: {detail}")
+
+    def reflect(self, table_config: dict) -> sa.Table:
+        """The table as the database describes it (cached until `forget`)."""
+        ident = (table_config.get("schema") or None, table_config["name"])
+        table = self._tables.get(ident)
+        if table is None:
+            try:
+                table = sa.Table(
+                    ident[1], sa.MetaData(), schema=ident[0], autoload_with=self.engine
+                )
+            except sa_exc.NoSuchTableError as exc:
+                raise RowNotFound(f"The table {ident[1]!r} does not exist in the database") from exc
+            except sa_exc.SQLAlchemyError as exc:
+                raise self.translate_error(exc) from exc
+            self._kinds_cache[ident] = {c.name: self.column_kind(c) for c in table.columns}
+            table = self.adapt_table(table)
+            self._tables[ident] = table
+        return table
+
+    def forget(self, table_config: dict | None = None) -> None:
+        """Drop cached reflections, after a schema change."""
+        if table_config is None:
+            self._tables.clear()
+        else:
+            self._tables.pop((table_config.get("schema") or None, table_config["name"]), None)
+
+    def adapt_table(self, table: sa.Table) -> sa.Table:
+        """A hook for dialects whose stored values need no driver-side conversion."""
+        return table
+
+    def kinds(self, table_config: dict) -> dict[str, str]:
+        self.reflect(table_config)
+        return self._kinds_cache[(table_config.get("schema") or None, table_config["name"])]
+
+    def column_kind(self, column: sa.Column) -> str:
+        """Nocoflo's kind for a reflected column."""
+        return self.kind_of(column.type)
+
+    def kind_of(self, type_: sa.types.TypeEngine) -> str:
+        """Nocoflo's kind for a reflected column type."""
+        checks = (
+            (sa.Boolean, "boolean"),
+            (sa.Integer, "integer"),
+            (sa.Float, "real"),
+            (sa.Numeric, "decimal"),
+            (sa.DateTime, "datetime"),
+            (sa.Date, "date"),
+            (sa.Time, "time"),
+            (sa.JSON, "json"),
+            (sa.Uuid, "uuid"),
+            (sa.LargeBinary, "binary"),
+            (sa.types._Binary, "binary"),
+            (sa.Enum, "text"),
+            (sa.String, "text"),
+        )
+        for cls, kind in checks:
+            if isinstance(type_, cls):
+                return kind
+        return "other"
+
+    def specs(self, table_config: dict) -> dict[str, ColumnSpec]:
+        table = self.reflect(table_config)
+        kinds = self.kinds(table_config)
+        single_int_pk = len(table.primary_key.columns) == 1 and all(
+            kinds[c.name] == "integer" for c in table.primary_key.columns
+        )
+        return {
+            c.name: ColumnSpec(
+                name=c.name,
+                kind=kinds[c.name],
+                nullable=bool(c.nullable) and not c.primary_key,
+                max_length=self.max_length_of(c),
+                primary_key=c.primary_key,
+                has_default=c.server_default is not None or (c.primary_key and single_int_pk),
+            )
+            for c in table.columns
+        }
+
+    def max_length_of(self, column: sa.Column) -> int | None:
+        return getattr(column.type, "length", None)
+
+    def column(self, table: sa.Table, name: Any) -> sa.ColumnElement:
+        """A reflected column by name; a name that is not one is refused, never quoted into SQL."""
+        if isinstance(name, str) and name in table.c:
+            return table.c[name]
+        raise InvalidQuery(f"The table has no column {name!r}")
+
+    def key_column(self, table: sa.Table, name: str) -> sa.ColumnElement:
+        return self.column(table, name)
+
+    # --- schema -------------------------------------------------------------------------------
+
+    def test_connection(self, connection_config: dict | None = None) -> bool:
+        with self.connect() as conn:
+            conn.execute(sa.select(sa.literal(1))).scalar()
+        return True
+
+    def list_tables(self) -> list[dict]:
+        try:
+            inspector = sa.inspect(self.engine)
+            found = []
+            for schema in self.schemas(inspector):
+                found += [
+                    {"name": n, "schema": schema or "", "is_view": False}
+                    for n in inspector.get_table_names(schema=schema)
+                ]
+                found += [
+                    {"name": n, "schema": schema or "", "is_view": True}
+                    for n in inspector.get_view_names(schema=schema)
+                ]
+            return found
+        except sa_exc.SQLAlchemyError as exc:
+            raise self.translate_error(exc) from exc
+
+    def schemas(self, inspector: Any) -> list[str | None]:
+        return [None]
+
+    def get_schema(self, table_config: dict) -> list[dict]:
+        table = self.reflect(table_config)
+        specs = self.specs(table_config)
+        columns = []
+        for c in table.columns:
+            fk = next(iter(c.foreign_keys), None)
+            columns.append(
+                {
+                    "name": c.name,
+                    "kind": specs[c.name].kind,
+                    "db_type": self.type_name(c),
+                    "nullable": specs[c.name].nullable,
+                    "primary_key": bool(c.primary_key),
+                    "default": _default_text(c),
+                    "max_length": specs[c.name].max_length,
+                    "references": fk.target_fullname if fk is not None else "",
+                }
+            )
+        return columns
+
+    def type_name(self, column: sa.Column) -> str:
+        try:
+            return column.type.compile(dialect=self.engine.dialect)
+        except sa_exc.CompileError:
+            return ""
+
+    def key_columns_for(self, table_config: dict) -> list[str]:
+        """The columns that identify a row: the primary key (empty when there is none)."""
+        return [c.name for c in self.reflect(table_config).primary_key.columns]
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get_table_data(self, table_config: dict, limit: int = 100) -> tuple[list[str], list[tuple]]:
+        page = self.get_page(table_config, Query(limit=limit, with_count=False))
+        return page.columns, [tuple(values.values()) for _, values in page.rows]
+
+    def _keys(self, table_config: dict, table: sa.Table) -> list[str]:
+        keys = table_config.get("key_columns")
+        return list(keys) if keys is not None else self.key_columns_for(table_config)
+
+    def where_clause(
+        self, table: sa.Table, kinds: dict[str, str], query: Query
+    ) -> list[sa.ColumnElement]:
+        conditions = [self.filter_condition(table, kinds, f) for f in query.filters]
+        if query.search:
+            shown = query.columns or list(kinds)  # never match text the user is not shown
+            text_columns = [table.c[n] for n, k in kinds.items() if k == "text" and n in shown]
+            if text_columns:
+                conditions.append(sa.or_(*(self.text_match(c, query.search) for c in text_columns)))
+            else:
+                conditions.append(sa.false())
+        return conditions
+
+    def text_match(self, column: sa.ColumnElement, text: str) -> sa.ColumnElement:
+        return column.icontains(text, autoescape=True)
+
+    def filter_condition(
+        self, table: sa.Table, kinds: dict[str, str], flt: Filter
+    ) -> sa.ColumnElement:
+        column = self.column(table, flt.column)
+        op = flt.op
+        if op == "isnull":
+            return column.is_(None)
+        if op == "notnull":
+            return column.is_not(None)
+        if op == "contains":
+            return self.text_match(column, str(flt.value if flt.value is not None else ""))
+        if op == "startswith":
+            return column.istartswith(
+                str(flt.value if flt.value is not None else ""), autoescape=True
+            )
+        spec = ColumnSpec(name=flt.column, kind=kinds[flt.column])
+        if op == "in":
+            values = flt.value if isinstance(flt.value, list) else [flt.value]
+            return column.in_([self.filter_value(spec, v) for v in values])
+        value = self.filter_value(spec, flt.value)
+        operators = {
+            "eq": column.__eq__,
+            "ne": column.__ne__,
+            "lt": column.__lt__,
+            "lte": column.__le__,
+            "gt": column.__gt__,
+            "gte": column.__ge__,
+        }
+        if op not in operators:
+            raise InvalidQuery(f"Unknown filter operator {op!r}")
+        if value is None:
+            return column.is_(None) if op == "eq" else column.is_not(None)
+        return operators[op](value)
+
+    def filter_value(self, spec: ColumnSpec, raw: Any) -> Any:
+        try:
+            return self.to_db(spec.kind, coerce(spec, raw))
+        except InvalidValue as exc:
+            raise InvalidQuery(f"Filter on {spec.name}: {exc}") from exc
+
+    def to_db(self, kind: str, value: Any) -> Any:
+        """A Python value as this database's driver takes it (reflected types convert)."""
+        return value
+
+    def get_page(self, table_config: dict, query: Query) -> Page:
+        table = self.reflect(table_config)
+        kinds = self.kinds(table_config)
+        names = (
+            [self.column(table, n).name for n in query.columns]
+            if query.columns
+            else [c.name for c in table.columns]
+        )
+        keys = self._keys(table_config, table)
+        key_exprs = [self.key_column(table, k) for k in keys]
+        order = [(self.column(table, name), desc) for name, desc in query.sort]
+        sorted_names = {c.name for c, _ in order}
+        order += [(k, False) for k in key_exprs if k.name not in sorted_names]
+        conditions = self.where_clause(table, kinds, query)
+        offset, after = self._decode_cursor(query, len(order))
+        page_conditions = conditions + ([_keyset_condition(order, after)] if after else [])
+
+        stmt = sa.select(
+            *[table.c[n] for n in names],
+            *[k.label(f"__key{i}") for i, k in enumerate(key_exprs)],
+            *[c.label(f"__ord{i}") for i, (c, _) in enumerate(order)],
+        )
+        if page_conditions:
+            stmt = stmt.where(*page_conditions)
+        stmt = stmt.order_by(*[c.desc() if d else c.asc() for c, d in order])
+        stmt = stmt.limit(query.limit).offset(offset or None)
+
+        with self.connect() as conn:
+            result = conn.execute(stmt).all()
+            total = self.count_rows(conn, table, conditions) if query.with_count else None
+        rows = []
+        for record in result:
+            mapping = record._mapping
+            key = {k: mapping[f"__key{i}"] for i, k in enumerate(keys)}
+            rows.append((key, {n: to_json(kinds.get(n, ""), mapping[n]) for n in names}))
+        next_cursor = None
+        if len(result) == query.limit:
+            if self._keyset_ok(table, order):
+                last = result[-1]._mapping
+                after_values = [to_json("", last[f"__ord{i}"]) for i in range(len(order))]
+                next_cursor = _encode_cursor({"after": after_values})
+            else:
+                next_cursor = _encode_cursor({"offset": (offset or 0) + query.limit})
+        return Page(columns=names, rows=rows, count=total, next=next_cursor)
+
+    def _keyset_ok(self, table: sa.Table, order: list[tuple[Any, bool]]) -> bool:
+        """Keyset paging needs ordered columns without NULLs (NULLs do not compare)."""
+        return bool(order) and all(
+            getattr(c, "primary_key", False) or not getattr(c, "nullable", False) for c, _ in order
+        )
+
+    def _decode_cursor(self, query: Query, width: int) -> tuple[int, list | None]:
+        if not query.cursor:
+            return query.offset, None
+        try:
+            padded = query.cursor + "=" * (-len(query.cursor) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidQuery("That is not a cursor from this table") from exc
+        if isinstance(data, dict) and isinstance(data.get("offset"), int) and data["offset"] >= 0:
+            return data["offset"], None
+        after = data.get("after") if isinstance(data, dict) else None
+        if not isinstance(after, list) or len(after) != width:
+            raise InvalidQuery(
+                "That cursor does not fit this sort order; start from the first page"
+            )
+        return 0, after
+
+    def count(self, table_config: dict, query: Query) -> int | None:
+        table = self.reflect(table_config)
+        conditions = self.where_clause(table, self.kinds(table_config), query)
+        with self.connect() as conn:
+            return self.count_rows(conn, table, conditions)
+
+    def count_rows(self, conn: Connection, table: sa.Table, conditions: list) -> int:
+        stmt = sa.select(sa.func.count()).select_from(table)
+        if conditions:
+            stmt = stmt.where(*conditions)
+        return int(conn.execute(stmt).scalar_one())
+
+    def _key_condition(self, table: sa.Table, table_config: dict, key: dict) -> sa.ColumnElement:
+        keys = self._keys(table_config, table)
+        if not keys:
+            raise InvalidQuery("This table has no primary key, so its rows cannot be addressed")
+        if set(key) != set(keys):
+            raise InvalidQuery("That row key does not fit this table")
+        return sa.and_(*(self.key_column(table, k) == key[k] for k in keys))
+
+    def _read_row(self, conn: Connection, table: sa.Table, table_config: dict, key: dict):
+        kinds = self.kinds(table_config)
+        record = conn.execute(
+            sa.select(*table.columns).where(self._key_condition(table, table_config, key))
+        ).first()
+        if record is None:
+            return None
+        return {n: to_json(kinds.get(n, ""), v) for n, v in record._mapping.items()}
+
+    def get_row(self, table_config: dict, key: dict) -> dict | None:
+        table = self.reflect(table_config)
+        with self.connect() as conn:
+            return self._read_row(conn, table, table_config, key)
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def _checked_values(self, table_config: dict, values: dict, inserting: bool) -> dict:
+        specs = self.specs(table_config)
+        checked = {}
+        for name, raw in values.items():
+            spec = specs.get(name) if isinstance(name, str) else None
+            if spec is None:
+                raise InvalidValue(f"The table has no column {name!r}", str(name))
+            if spec.primary_key and not inserting:
+                raise InvalidValue(f"{name} is part of the primary key and cannot be changed", name)
+            if spec.kind in ("binary", "other"):
+                raise InvalidValue(f"{name} is read-only in Nocoflo", name)
+            checked[name] = self.to_db(spec.kind, coerce(spec, raw))
+        if inserting:
+            missing = [
+                s.name for s in specs.values()
+                if not s.nullable and not s.has_default and checked.get(s.name) is None
+            ]  # fmt: skip
+            if missing:
+                raise InvalidValue(f"{', '.join(missing)} cannot be empty", missing[0])
+        return checked
+
+    def expected_to_db(self, spec: ColumnSpec, value: Any) -> Any:
+        """The stored form of a value the writer saw, for compare-and-set."""
+        try:
+            return self.to_db(spec.kind, coerce(ColumnSpec(spec.name, spec.kind), value))
+        except InvalidValue:
+            return value
+
+    def update_row(
+        self, table_config: dict, key: dict, values: dict, expected: dict | None = None
+    ) -> dict:
+        table = self.reflect(table_config)
+        specs = self.specs(table_config)
+        new_values = self._checked_values(table_config, values, inserting=False)
+        if not new_values:
+            raise InvalidValue("Nothing to change")
+        conditions = [self._key_condition(table, table_config, key)]
+        for name, seen in (expected or {}).items():
+            if name not in specs:
+                raise InvalidValue(f"The table has no column {name!r}", str(name))
+            column = table.c[name]
+            stored = self.expected_to_db(specs[name], seen)
+            conditions.append(
+                column.is_(None) if stored is None else self.same_value(column, stored)
+            )
+        with self.connect(write=True) as conn:
+            result = conn.execute(sa.update(table).where(*conditions).values(**new_values))
+            current = self._read_row(conn, table, table_config, key)
+            if current is None:
+                raise RowNotFound("The row no longer exists: someone deleted it")
+            if result.rowcount == 0:
+                raise WriteConflict(
+                    "The row was changed by someone else since you read it", current
+                )
+        return current
+
+    def same_value(self, column: sa.ColumnElement, value: Any) -> sa.ColumnElement:
+        return column.is_not_distinct_from(value)
+
+    def update_cell(
+        self,
+        table_config: dict,
+        pk_col: str,
+        pk_value: Any,
+        column: str,
+        new_value: Any,
+        expected: Any = ...,
+    ) -> bool:
+        config = {**table_config, "key_columns": [pk_col]}
+        seen = None if expected is ... else {column: expected}
+        self.update_row(config, {pk_col: pk_value}, {column: new_value}, seen)
+        return True
+
+    def insert_row(self, table_config: dict, data: dict) -> dict:
+        table = self.reflect(table_config)
+        values = self._checked_values(table_config, data, inserting=True)
+        keys = self._keys(table_config, table)
+        with self.connect(write=True) as conn:
+            result = conn.execute(sa.insert(table).values(**values))
+            return self.inserted_key(result, keys, values)
+
+    def inserted_key(self, result: Any, keys: list[str], values: dict) -> dict:
+        inserted = result.inserted_primary_key or ()
+        found = dict(zip(keys, inserted, strict=False))
+        return {k: found.get(k, values.get(k)) for k in keys}
+
+    def delete_by_key(self, table_config: dict, key: dict) -> bool:
+        table = self.reflect(table_config)
+        with self.connect(write=True) as conn:
+            deleted = conn.execute(
+                sa.delete(table).where(self._key_condition(table, table_config, key))
+            ).rowcount
+        return deleted > 0
+
+    def delete_row(self, table_config: dict, pk_col: str, pk_value: Any) -> bool:
+        return self.delete_by_key({**table_config, "key_columns": [pk_col]}, {pk_col: pk_value})
+
+
+def _default_text(column: sa.Column) -> str:
+    default = column.server_default
+    if default is None:
+        return ""
+    arg = getattr(default, "arg", default)
+    return str(getattr(arg, "text", arg))
+
+
+def _keyset_condition(order: list[tuple[Any, bool]], after: list[Any]) -> sa.ColumnElement:
+    """Rows strictly after `after` in this order: (a > x) OR (a = x AND b > y) OR ..."""
+    alternatives = []
+    for i, (column, desc) in enumerate(order):
+        equal_before = [order[j][0] == after[j] for j in range(i)]
+        beyond = column < after[i] if desc else column > after[i]
+        alternatives.append(sa.and_(*equal_before, beyond))
+    return sa.or_(*alternatives)
+
+
+def _encode_cursor(data: dict) -> str:
+    raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

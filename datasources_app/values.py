@@ -1,0 +1,223 @@
+"""Turning what a user typed into a value of the column's type, and stored values into JSON.
+
+Validation happens here, before any SQL, so a wrong value is refused with a message that names
+the column, whatever the database would have done with it (SQLite would store text in an integer
+column).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import InvalidValue
+
+TRUE_WORDS = {"true", "t", "yes", "y", "1", "on"}
+FALSE_WORDS = {"false", "f", "no", "n", "0", "off"}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """What validation needs to know about a column."""
+
+    name: str
+    kind: str
+    nullable: bool = True
+    max_length: int | None = None
+    primary_key: bool = False
+    has_default: bool = False
+
+
+def coerce(spec: ColumnSpec, raw: Any) -> Any:
+    """The Python value for `raw` in this column, or InvalidValue saying why it does not fit."""
+    if raw is None or (isinstance(raw, str) and raw == "" and spec.kind != "text"):
+        if not spec.nullable:
+            raise InvalidValue(f"{spec.name} cannot be empty", spec.name)
+        return None
+    try:
+        value = _CONVERTERS.get(spec.kind, _as_is)(raw)
+    except (ValueError, TypeError, InvalidOperation, ArithmeticError, OverflowError):
+        raise InvalidValue(
+            f"{spec.name} needs {_DESCRIPTIONS.get(spec.kind, 'a value')}, not {_shorten(raw)!r}",
+            spec.name,
+        ) from None
+    if spec.max_length is not None and isinstance(value, str) and len(value) > spec.max_length:
+        raise InvalidValue(
+            f"{spec.name} takes at most {spec.max_length} characters ({len(value)} given)",
+            spec.name,
+        )
+    return value
+
+
+def _shorten(raw: Any) -> str:
+    text = str(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _integer(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError
+    if isinstance(raw, float):
+        if not raw.is_integer():
+            raise ValueError
+        return int(raw)
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip().replace("_", "")
+    number = Decimal(text)
+    if number != number.to_integral_value():
+        raise ValueError
+    return int(number)
+
+
+def _real(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError
+    value = float(str(raw).strip()) if isinstance(raw, str) else float(raw)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError
+    return value
+
+
+def _decimal(raw: Any) -> Decimal:
+    if isinstance(raw, bool):
+        raise ValueError
+    value = Decimal(str(raw).strip())
+    if not value.is_finite():
+        raise ValueError
+    return value
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
+    word = str(raw).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError
+
+
+def _date(raw: Any) -> dt.date:
+    if isinstance(raw, dt.datetime):
+        return raw.date()
+    if isinstance(raw, dt.date):
+        return raw
+    text = str(raw).strip()
+    # Accept a datetime string for a date column: grids often send midnight timestamps.
+    return dt.date.fromisoformat(text[:10]) if len(text) > 10 else dt.date.fromisoformat(text)
+
+
+def _datetime(raw: Any) -> dt.datetime:
+    if isinstance(raw, dt.datetime):
+        return raw
+    if isinstance(raw, dt.date):
+        return dt.datetime(raw.year, raw.month, raw.day)
+    return dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
+
+
+def _time(raw: Any) -> dt.time:
+    if isinstance(raw, dt.time):
+        return raw
+    return dt.time.fromisoformat(str(raw).strip())
+
+
+def _text(raw: Any) -> str:
+    if isinstance(raw, dict | list):
+        raise TypeError
+    return raw if isinstance(raw, str) else str(raw)
+
+
+def _json(raw: Any) -> Any:
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def _uuid(raw: Any) -> uuid.UUID:
+    return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw).strip())
+
+
+def _binary(raw: Any) -> bytes:
+    raise TypeError  # binary columns are shown, never edited
+
+
+def _as_is(raw: Any) -> Any:
+    return raw
+
+
+_CONVERTERS = {
+    "integer": _integer,
+    "real": _real,
+    "decimal": _decimal,
+    "boolean": _boolean,
+    "date": _date,
+    "datetime": _datetime,
+    "time": _time,
+    "text": _text,
+    "json": _json,
+    "uuid": _uuid,
+    "binary": _binary,
+}
+
+_DESCRIPTIONS = {
+    "integer": "a whole number",
+    "real": "a number",
+    "decimal": "a decimal number",
+    "boolean": "true or false",
+    "date": "a date like 2024-12-31",
+    "datetime": "a date and time like 2024-12-31 23:59:00",
+    "time": "a time like 23:59:00",
+    "text": "text",
+    "json": "valid JSON",
+    "uuid": "a UUID",
+    "binary": "nothing: binary columns are read-only",
+}
+
+
+def to_json(kind: str, value: Any) -> Any:
+    """A stored value as JSON for the grid and the API."""
+    # The common case first: this runs for every cell of every page.
+    plain = type(value)
+    if value is None or (plain is float and math.isfinite(value)):
+        return value
+    if (plain is str or plain is int) and kind != "boolean":
+        return value
+    if kind == "boolean" and isinstance(value, int | str):
+        return _boolean(value) if str(value).strip().lower() in TRUE_WORDS | FALSE_WORDS else value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"({len(bytes(value))} bytes)"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID | dt.timedelta):
+        return str(value)
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    return value
+
+
+def encode_key(values: list[Any]) -> str:
+    """An opaque, URL-safe row key for the values of a row's key columns."""
+    raw = json.dumps([to_json("", v) for v in values], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_key(key: str, width: int) -> list[Any]:
+    """The key columns' values of an opaque row key; InvalidValue when it is not one."""
+    try:
+        padded = key + "=" * (-len(key) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidValue("That is not a row key") from exc
+    if not isinstance(values, list) or len(values) != width:
+        raise InvalidValue("That is not a row key")
+    return values

@@ -1,0 +1,71 @@
+"""The JSON API under /api/: one NinjaAPI composed of each app's router.
+
+Signed-in browser sessions authenticate it (with CSRF on writes). Every error is JSON with a
+`message` a person can read.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import django_auth
+
+from datasources_app.api import router as tables_router
+from datasources_app.errors import DatasourceError, InvalidValue, WriteConflict
+from plugins_app.api import router as plugins_router
+from plugins_app.manager import PluginError
+
+log = logging.getLogger("nocoflo.api")
+
+api = NinjaAPI(
+    title="Nocoflo API",
+    version="1",
+    auth=django_auth,
+    urls_namespace="api",
+    docs_url="/docs",
+)
+api.add_router("", tables_router)
+api.add_router("", plugins_router)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError):
+    return api.create_response(request, {"message": "Sign in first"}, status=401)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError):
+    return api.create_response(request, {"message": str(exc)}, status=exc.status_code)
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError):
+    return api.create_response(
+        request, {"message": "The request is not valid", "errors": exc.errors}, status=422
+    )
+
+
+@api.exception_handler(DatasourceError)
+def _datasource_error(request: HttpRequest, exc: DatasourceError):
+    body: dict = {"message": str(exc)}
+    if isinstance(exc, WriteConflict):
+        body["current"] = exc.current
+    if isinstance(exc, InvalidValue) and exc.column:
+        body["column"] = exc.column
+    return api.create_response(request, body, status=exc.status)
+
+
+@api.exception_handler(PluginError)
+def _plugin_error(request: HttpRequest, exc: PluginError):
+    return api.create_response(request, {"message": str(exc)}, status=502)
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception):
+    log.exception("unexpected error in %s %s", request.method, request.path)
+    return api.create_response(
+        request, {"message": "Something went wrong on the server; it has been logged"}, status=500
+    )

@@ -1,0 +1,68 @@
+"""The one ASGI application: a path dispatcher in front of Django and NiceGUI.
+
+Django answers /admin/, /api/, /accounts/, /static/ and /healthz; NiceGUI (on FastAPI) answers
+everything else, including its websocket. Mounting Django under Starlette would turn the prefix
+into SCRIPT_NAME and break Django's URLs, so requests are dispatched by path instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nocoflo_project.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_app = get_asgi_application()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from nicegui import ui  # noqa: E402
+
+DJANGO_PREFIXES = ("/admin/", "/api/", "/accounts/", "/static/", "/healthz")
+
+
+def is_django_path(path: str) -> bool:
+    """Django's paths, with or without their trailing slash (Django redirects to add it)."""
+    return path.startswith(DJANGO_PREFIXES) or f"{path}/" in DJANGO_PREFIXES
+
+
+class Dispatcher:
+    """Send each request to Django or NiceGUI by its path; lifespan goes to FastAPI."""
+
+    def __init__(self, django, fastapi: FastAPI) -> None:
+        self.django = django
+        # NiceGUI finds its server by walking `.app` attributes.
+        self.app = fastapi
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] in ("http", "websocket") and is_django_path(path):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1000})
+                return
+            await self.django(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def build_application() -> Dispatcher:
+    from views_app.pages import register_pages
+
+    fastapi_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    register_pages()
+    ui.run_with(
+        fastapi_app,
+        storage_secret=settings.SECRET_KEY,
+        title="Nocoflo",
+        favicon="🗂️",
+        show_welcome_message=False,
+        reconnect_timeout=10,
+    )
+    # Django serves its own static files (admin, API docs); a production set-up may put a web
+    # server in front after `collectstatic`.
+    return Dispatcher(ASGIStaticFilesHandler(django_app), fastapi_app)
+
+
+application = build_application()

@@ -1,0 +1,28 @@
+"""`manage.py serve`: Nocoflo's one server process (Django and NiceGUI behind one dispatcher)."""
+
+import uvicorn
+from django.core.management.base import BaseCommand
+
+from plugins_app.store import sync_plugin_configs
+
+
+class Command(BaseCommand):
+    help = "Serve Nocoflo: pages, API and admin in one process."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--reload", action="store_true", help="Restart on code changes.")
+        parser.add_argument("--log-level", default="info")
+
+    def handle(self, *args, **options):
+        sync_plugin_configs()
+        self.stdout.write(f"Nocoflo on http://{options['host']}:{options['port']}")
+        uvicorn.run(
+            "nocoflo_project.asgi:application",
+            host=options["host"],
+            port=options["port"],
+            reload=options["reload"],
+            log_level=options["log_level"],
+            lifespan="on",
+        )

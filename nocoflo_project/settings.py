@@ -1,0 +1,139 @@
+"""Nocoflo settings, read from the environment (and an optional `.env` file) by django-environ.
+
+Every setting a deployment may change is documented in README.md with its default.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Nocoflo's own files (metadata database, demo database, generated secret) live here.
+DATA_DIR = Path(env.str("NOCOFLO_DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the data directory."""
+    key = env.str("SECRET_KEY", default="")
+    if key:
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        from django.core.management.utils import get_random_secret_key
+
+        path.write_text(get_random_secret_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "core",
+    "plugins_app",
+    "datasources_app",
+    "views_app",
+    "nocoflo_project",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "nocoflo_project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "nocoflo_project" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "nocoflo_project.asgi.application"
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'nocoflo.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the API threads and page handlers share the metadata file.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+SESSION_COOKIE_AGE = env.int("NOCOFLO_SESSION_AGE", default=14 * 24 * 3600)
+SESSION_COOKIE_SECURE = env.bool("NOCOFLO_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(DATA_DIR / "static"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("NOCOFLO_LOG_LEVEL", default="INFO")},
+    "loggers": {"sqlalchemy": {"level": "WARNING"}},
+}
+
+# --- Nocoflo -------------------------------------------------------------------------------
+
+# Plugins (the architecture document's PLUGIN_CONFIG): third-party plugins found through entry
+# points or plugin directories start disabled unless they are named here.
+NOCOFLO_ENABLED_PLUGINS = env.list("NOCOFLO_ENABLED_PLUGINS", default=[])
+NOCOFLO_PLUGIN_DIRS = env.list("NOCOFLO_PLUGIN_DIRS", default=[])
+# Make a plugin that fails to load fatal instead of logging it (used by tests).
+NOCOFLO_STRICT_PLUGINS = env.bool("NOCOFLO_STRICT_PLUGINS", default=False)
+
+# Time limits for the user's databases, in seconds.
+NOCOFLO_CONNECT_TIMEOUT = env.float("NOCOFLO_CONNECT_TIMEOUT", default=5.0)
+NOCOFLO_STATEMENT_TIMEOUT = env.float("NOCOFLO_STATEMENT_TIMEOUT", default=10.0)
+
+# Demo database built by `manage.py setup_demo`.
+NOCOFLO_DEMO_DB = Path(env.str("NOCOFLO_DEMO_DB", default=str(DATA_DIR / "demo.sqlite3")))
+NOCOFLO_DEMO_ORDERS = env.int("NOCOFLO_DEMO_ORDERS", default=1_000_000)

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
+from django.urls import path
+
+from .api import api
+
+
+def healthz(request):
+    """Up and answering; needs no sign-in (for load balancers and the setup script)."""
+    return JsonResponse({"status": "ok"})
+
+
+admin.site.site_header = "Nocoflo administration"
+admin.site.site_title = "Nocoflo admin"
+admin.site.index_title = "Users, permissions, datasources and plugins"
+admin.site.site_url = "/"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", healthz, name="healthz"),
+]

@@ -1,0 +1,38 @@
+"""The hooks a Nocoflo plugin may implement: the public plugin contract.
+
+Every hook is documented in docs/plugin-development.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+PROJECT_NAME = "nocoflo"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+class ViewHookSpec:
+    @hookspec
+    def get_view_class(self) -> type[Any]:
+        """Return the view class (a BaseView subclass) this plugin provides."""
+
+    @hookspec
+    def get_view_priority(self) -> int:
+        """Return priority for view selection (higher = preferred)."""
+
+
+class DatasourceHookSpec:
+    @hookspec
+    def get_datasource_class(self) -> type[Any]:
+        """Return the datasource class (a BaseDatasource subclass) this plugin provides."""
+
+    @hookspec
+    def get_supported_schemes(self) -> list[str]:
+        """Return list of connection string schemes this datasource supports."""
+
+
+HOOKSPECS = (ViewHookSpec, DatasourceHookSpec)

@@ -1,0 +1,169 @@
+"""Validation and JSON conversion of cell values, and opaque row keys."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from datasources_app.errors import InvalidValue
+from datasources_app.values import ColumnSpec, coerce, decode_key, encode_key, to_json
+
+pytestmark = pytest.mark.unit
+
+
+def spec(kind, **kwargs):
+    return ColumnSpec(name="col", kind=kind, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "expected"),
+    [
+        ("integer", 42, 42),
+        ("integer", "42", 42),
+        ("integer", " 1_000 ", 1000),
+        ("integer", "3.0", 3),
+        ("integer", 7.0, 7),
+        ("real", "2.5", 2.5),
+        ("real", 3, 3.0),
+        ("decimal", "12.30", Decimal("12.30")),
+        ("decimal", 4, Decimal(4)),
+        ("boolean", True, True),
+        ("boolean", 0, False),
+        ("boolean", "Yes", True),
+        ("boolean", " off ", False),
+        ("date", "2024-02-29", dt.date(2024, 2, 29)),
+        ("date", "2024-02-29 00:00:00", dt.date(2024, 2, 29)),
+        ("date", dt.datetime(2024, 1, 2, 3, 4), dt.date(2024, 1, 2)),
+        ("date", dt.date(2024, 1, 2), dt.date(2024, 1, 2)),
+        ("datetime", "2024-12-31 23:59:00", dt.datetime(2024, 12, 31, 23, 59)),
+        ("datetime", "2024-12-31T23:59:00Z", dt.datetime(2024, 12, 31, 23, 59, tzinfo=dt.UTC)),
+        ("datetime", dt.date(2024, 1, 2), dt.datetime(2024, 1, 2)),
+        ("datetime", dt.datetime(2024, 1, 2, 5), dt.datetime(2024, 1, 2, 5)),
+        ("time", "23:59:01", dt.time(23, 59, 1)),
+        ("time", dt.time(1, 2), dt.time(1, 2)),
+        ("text", "hello", "hello"),
+        ("text", 12, "12"),
+        ("text", "", ""),
+        ("json", '{"a": [1, 2]}', {"a": [1, 2]}),
+        ("json", [1, 2], [1, 2]),
+        (
+            "uuid",
+            "12345678-1234-5678-1234-567812345678",
+            uuid.UUID(int=0x12345678123456781234567812345678),
+        ),
+        ("other", object, object),
+    ],
+)
+def test_coerce_accepts_values_of_the_column_kind(kind, raw, expected):
+    assert coerce(spec(kind), raw) == expected
+
+
+def test_coerce_keeps_uuid_objects():
+    value = uuid.uuid4()
+    assert coerce(spec("uuid"), value) is value
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw"),
+    [
+        ("integer", "abc"),
+        ("integer", "1.5"),
+        ("integer", 1.5),
+        ("integer", True),
+        ("integer", [1]),
+        ("real", "nan"),
+        ("real", "inf"),
+        ("real", False),
+        ("real", "one"),
+        ("decimal", "Infinity"),
+        ("decimal", True),
+        ("decimal", "x"),
+        ("boolean", "maybe"),
+        ("boolean", 2),
+        ("date", "2024-02-30"),
+        ("datetime", "yesterday"),
+        ("time", "25:00"),
+        ("text", {"a": 1}),
+        ("text", [1]),
+        ("json", "{not json"),
+        ("uuid", "not-a-uuid"),
+        ("binary", "abc"),
+    ],
+)
+def test_coerce_refuses_values_that_do_not_fit(kind, raw):
+    with pytest.raises(InvalidValue) as info:
+        coerce(spec(kind), raw)
+    assert info.value.column == "col"
+    assert str(info.value).startswith("col needs ")
+
+
+def test_coerce_message_shortens_long_values():
+    with pytest.raises(InvalidValue) as info:
+        coerce(spec("integer"), "x" * 100)
+    assert "x" * 37 + "..." in str(info.value)
+    assert "x" * 41 not in str(info.value)
+
+
+def test_empty_values_become_null_only_where_allowed():
+    assert coerce(spec("integer"), "") is None
+    assert coerce(spec("date"), None) is None
+    with pytest.raises(InvalidValue, match="col cannot be empty") as info:
+        coerce(spec("integer", nullable=False), "")
+    assert info.value.column == "col"
+    with pytest.raises(InvalidValue, match="cannot be empty"):
+        coerce(spec("text", nullable=False), None)
+    # An empty string is a value in a text column, not a NULL.
+    assert coerce(spec("text", nullable=False), "") == ""
+
+
+def test_max_length_is_enforced_for_text():
+    assert coerce(spec("text", max_length=3), "abc") == "abc"
+    with pytest.raises(InvalidValue, match=r"at most 3 characters \(4 given\)"):
+        coerce(spec("text", max_length=3), "abcd")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [
+        ("integer", None, None),
+        ("boolean", 1, True),
+        ("boolean", "0", False),
+        ("boolean", "perhaps", "perhaps"),
+        ("", b"\x00\x01\x02", "(3 bytes)"),
+        ("", memoryview(b"ab"), "(2 bytes)"),
+        ("", dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02 03:04:05"),
+        ("", dt.date(2024, 1, 2), "2024-01-02"),
+        ("", dt.time(3, 4), "03:04:00"),
+        ("", Decimal("1.50"), "1.50"),
+        ("", uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        ("", dt.timedelta(hours=1), "1:00:00"),
+        ("", float("nan"), "nan"),
+        ("", float("inf"), "inf"),
+        ("", 2.5, 2.5),
+        ("text", "plain", "plain"),
+        ("", True, True),
+        ("json", [1, {"a": 2}], [1, {"a": 2}]),
+        ("integer", 7, 7),
+        ("boolean", None, None),
+    ],
+)
+def test_to_json(kind, value, expected):
+    assert to_json(kind, value) == expected
+
+
+@pytest.mark.parametrize(
+    "values", [[1], ["a/b+c=?", 2], ["naïve 名前", None], [dt.date(2024, 1, 2)], [""]]
+)
+def test_row_keys_round_trip_and_are_url_safe(values):
+    key = encode_key(values)
+    assert all(ch.isalnum() or ch in "-_" for ch in key)
+    assert decode_key(key, len(values)) == [to_json("", v) for v in values]
+
+
+@pytest.mark.parametrize(
+    "key", ["%%%", "////", "bm90IGpzb24", encode_key([1, 2]), "eyJhIjoxfQ", "_w"]
+)
+def test_garbage_row_keys_are_refused(key):
+    with pytest.raises(InvalidValue, match="not a row key"):
+        decode_key(key, 1)

@@ -1,0 +1,269 @@
+"""End to end in headless Chromium: a real Nocoflo server, the real million-row demo table.
+
+Sign in, see the row count, scroll half a million rows deep, edit a cell there, reload and find
+the new value again, and check the SQLite file holds it as an integer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable if Path(sys.executable).exists() else str(ROOT / ".venv/bin/python")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ADMIN_PASSWORD = "e2e-Password-4711"
+ORDERS = 1_000_000
+DEEP_ROW = 500_000  # rows at or beyond this index count as "deep"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _manage(env: dict, log, *args: str, timeout: float = 300) -> None:
+    done = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        timeout=timeout, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"manage.py {' '.join(args)} failed, see {log.name}"
+
+
+class Server:
+    def __init__(self, url: str, data_dir: Path, log_path: Path) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.timings: dict[str, float] = {}
+
+    @property
+    def demo_db(self) -> Path:
+        return self.data_dir / "demo.sqlite3"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def table_id(self, name: str) -> int:
+        with sqlite3.connect(self.data_dir / "nocoflo.sqlite3") as conn:
+            (pk,) = conn.execute("SELECT id FROM core_tablemeta WHERE name = ?", (name,)).fetchone()
+        return pk
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """`manage.py serve` on a free port, with a fresh data directory and the 1M-row demo."""
+    data_dir = tmp_path_factory.mktemp("nocoflo-e2e")
+    log_path = data_dir / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOCOFLO_", "DATABASE_URL"))}
+    env.pop("NICEGUI_USER_SIMULATION", None)
+    env.update(
+        NOCOFLO_DATA_DIR=str(data_dir),
+        NOCOFLO_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        NOCOFLO_DEMO_ORDERS=str(ORDERS),
+        DJANGO_SETTINGS_MODULE="nocoflo_project.settings",
+        PYTHONUNBUFFERED="1",
+    )
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    result = Server(url, data_dir, log_path)
+    with open(log_path, "w") as log:
+        started = time.monotonic()
+        _manage(env, log, "migrate", "--noinput")
+        _manage(env, log, "setup_demo")
+        _manage(env, log, "ensure_admin")
+        result.timings["setup"] = time.monotonic() - started
+
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [PYTHON, "manage.py", "serve", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, f"the server exited:\n{result.log_tail()}"
+                try:
+                    with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, f"no /healthz after 60 s:\n{result.log_tail()}"
+                time.sleep(0.2)
+            result.timings["start"] = time.monotonic() - started
+            yield result
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+# --- the page, driven through the DOM -----------------------------------------------------------
+
+CENTER = ".ag-center-cols-container"
+PINNED = ".ag-pinned-left-cols-container"
+
+# Row indices that are rendered with real data (loading rows have no text in their cells yet).
+LOADED_DEEP_ROWS = """
+(deep) => [...document.querySelectorAll('.ag-center-cols-container .ag-row')]
+  .filter((row) => Number(row.getAttribute('row-index')) >= deep)
+  .filter((row) => {
+    const cell = row.querySelector('[col-id="quantity"]');
+    return !!cell && /^\\d+$/.test(cell.textContent.trim());
+  })
+  .map((row) => Number(row.getAttribute('row-index')))
+  .sort((a, b) => a - b)
+"""
+
+SCROLL_TO = """
+(fraction) => {
+  const viewport = document.querySelector('.ag-body-viewport');
+  viewport.scrollTop = Math.floor((viewport.scrollHeight - viewport.clientHeight) * fraction);
+  viewport.dispatchEvent(new Event('scroll'));
+  return viewport.scrollTop;
+}
+"""
+
+ROW_IS_LOADED = """
+(index) => {
+  const row = document.querySelector(`.ag-center-cols-container .ag-row[row-index="${index}"]`);
+  const cell = row && row.querySelector('[col-id="quantity"]');
+  return !!cell && /^\\d+$/.test(cell.textContent.trim());
+}
+"""
+
+
+def cell(page, row_index: int, column: str, container: str = CENTER):
+    return page.locator(f'{container} .ag-row[row-index="{row_index}"] [col-id="{column}"]')
+
+
+def wait_for_grid(page, timeout: float = 30_000) -> None:
+    page.wait_for_selector(f'{CENTER} .ag-row[row-index="0"] [col-id="quantity"]', timeout=timeout)
+    page.wait_for_function(ROW_IS_LOADED, arg=0, timeout=timeout)
+    page.get_by_text(f"{ORDERS:,} rows").wait_for(timeout=timeout)
+
+
+def scroll_deep(page, fraction: float, row_index: int | None = None) -> int:
+    """Scroll the grid to `fraction` of its height; answers a loaded deep row (or waits for one)."""
+    page.evaluate(SCROLL_TO, fraction)
+    if row_index is None:
+        page.wait_for_function(f"({LOADED_DEEP_ROWS})({DEEP_ROW}).length > 3", timeout=30_000)
+        loaded = page.evaluate(LOADED_DEEP_ROWS, DEEP_ROW)
+        return loaded[len(loaded) // 2]  # a row in the middle of the viewport, fully visible
+    page.wait_for_function(ROW_IS_LOADED, arg=row_index, timeout=30_000)
+    return row_index
+
+
+def test_edit_a_deep_row_of_a_million(server):
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    orders = server.table_id("orders")
+    timings: dict[str, float] = {}
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.set_default_timeout(30_000)
+
+            # Signed out: the table sends us to sign in, and back afterwards.
+            started = time.monotonic()
+            page.goto(f"{server.url}/tables/{orders}")
+            assert page.url == f"{server.url}/accounts/login/?next=/tables/{orders}"
+            page.fill("#id_username", "admin")
+            page.fill("#id_password", ADMIN_PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{server.url}/tables/{orders}")
+            wait_for_grid(page)
+            timings["sign in and first page"] = time.monotonic() - started
+            assert page.locator(".row-count").inner_text() == "1,000,000 rows"
+            assert page.locator(".ag-header-cell-text", has_text="quantity · integer").count() == 1
+
+            # Half a million rows down, rows arrive with real data.
+            started = time.monotonic()
+            row = scroll_deep(page, 0.55)
+            timings["deep scroll"] = time.monotonic() - started
+            assert row >= DEEP_ROW
+            row_id = int(cell(page, row, "id", PINNED).inner_text().replace(",", ""))
+            assert row_id == row + 1  # ids follow the default key order
+            quantity = cell(page, row, "quantity")
+            before = int(quantity.inner_text())
+            new_value = 900 + (before + 1) % 100
+
+            # Edit the cell: double-click, type, Enter; the server saves it.
+            started = time.monotonic()
+            quantity.dblclick()
+            editor = page.locator(".ag-cell-inline-editing input")
+            editor.wait_for()
+            editor.press("Control+a")
+            editor.type(str(new_value))
+            editor.press("Enter")
+            page.get_by_text("Saved quantity").wait_for()
+            timings["edit and save"] = time.monotonic() - started
+            assert cell(page, row, "quantity").inner_text() == str(new_value)
+
+            # The SQLite file holds the new value, typed.
+            with sqlite3.connect(server.demo_db) as conn:
+                stored = conn.execute(
+                    "SELECT quantity, typeof(quantity) FROM orders WHERE id = ?", (row_id,)
+                ).fetchone()
+            assert stored == (new_value, "integer")
+
+            # After a reload, the same deep row shows the new value.
+            started = time.monotonic()
+            page.reload()
+            wait_for_grid(page)
+            scroll_deep(page, 0.55, row_index=row)
+            timings["reload and scroll back"] = time.monotonic() - started
+            assert cell(page, row, "quantity").inner_text() == str(new_value)
+            assert int(cell(page, row, "id", PINNED).inner_text().replace(",", "")) == row_id
+
+            # Searching from deep down shows the first matches and their count, not blank rows.
+            started = time.monotonic()
+            page.fill("input[placeholder='Search text columns']", "gift wrap")
+            page.wait_for_function(
+                "() => /^[\\d,]+ rows$/.test(document.querySelector('.row-count').textContent)"
+                " && document.querySelector('.row-count').textContent !== '1,000,000 rows'"
+            )
+            matches = int(page.locator(".row-count").inner_text().split()[0].replace(",", ""))
+            page.wait_for_function(ROW_IS_LOADED, arg=0)
+            timings["search from deep down"] = time.monotonic() - started
+            with sqlite3.connect(server.demo_db) as conn:
+                (expected,) = conn.execute(
+                    "SELECT count(*) FROM orders WHERE status LIKE '%gift wrap%'"
+                    " OR comment LIKE '%gift wrap%'"
+                ).fetchone()
+            assert matches == expected > 0
+            assert "gift wrap" in cell(page, 0, "comment").inner_text().lower()
+        finally:
+            browser.close()
+
+    print(f"\ne2e: edited row {row} (id {row_id}); server {server.timings}, browser {timings}")
+    assert errors == [], f"JavaScript errors in the page: {errors}"

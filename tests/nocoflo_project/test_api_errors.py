@@ -1,0 +1,60 @@
+"""The JSON API's error contract: every failure is JSON with a readable message."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import access
+from datasources_app.errors import InvalidValue, QueryTimeout, WriteConflict
+from plugins_app.manager import PluginError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def failing_tables(monkeypatch):
+    def install(exc: Exception) -> None:
+        def raise_(user):
+            raise exc
+
+        monkeypatch.setattr(access, "readable_tables", raise_)
+
+    return install
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "body"),
+    [
+        (
+            WriteConflict("The row changed", current={"qty": 3}),
+            409,
+            {"message": "The row changed", "current": {"qty": 3}},
+        ),
+        (
+            InvalidValue("Not a number", column="qty"),
+            422,
+            {"message": "Not a number", "column": "qty"},
+        ),
+        (InvalidValue("Not valid"), 422, {"message": "Not valid"}),
+        (QueryTimeout("Too slow"), 504, {"message": "Too slow"}),
+        (
+            PluginError("The plugin 'geo' failed: boom"),
+            502,
+            {"message": "The plugin 'geo' failed: boom"},
+        ),
+    ],
+)
+def test_known_errors_become_json(admin_client, failing_tables, exc, status, body):
+    failing_tables(exc)
+    response = admin_client.get("/api/tables")
+    assert response.status_code == status
+    assert response.json() == body
+
+
+def test_unexpected_errors_are_logged_not_shown(admin_client, failing_tables, caplog):
+    failing_tables(RuntimeError("secret internals"))
+    response = admin_client.get("/api/tables")
+    assert response.status_code == 500
+    assert response.json() == {"message": "Something went wrong on the server; it has been logged"}
+    assert "secret internals" not in response.content.decode()
+    assert "unexpected error in GET /api/tables" in caplog.text

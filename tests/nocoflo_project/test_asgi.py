@@ -1,0 +1,129 @@
+"""The ASGI dispatcher in front of Django and NiceGUI."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from fastapi import FastAPI
+
+pytestmark = pytest.mark.unit
+
+
+class Recorder:
+    """A fake ASGI application that remembers the scopes it was given."""
+
+    def __init__(self) -> None:
+        self.scopes: list[dict] = []
+
+    async def __call__(self, scope, receive, send):
+        self.scopes.append(scope)
+
+
+@pytest.fixture
+def apps(asgi_module):
+    django, other = Recorder(), Recorder()
+    return asgi_module.Dispatcher(django, other), django, other
+
+
+async def receive():  # pragma: no cover - never awaited by the fakes
+    return {"type": "http.request"}
+
+
+@pytest.fixture
+def sent():
+    messages: list[dict] = []
+
+    async def send(message):
+        messages.append(message)
+
+    send.messages = messages
+    return send
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/",
+        "/admin/core/tablemeta/",
+        "/api/tables",
+        "/api/plugins",
+        "/accounts/login/",
+        "/static/admin/css/base.css",
+        "/healthz",
+    ],
+)
+async def test_django_paths_go_to_django(apps, sent, path):
+    dispatcher, django, other = apps
+    scope = {"type": "http", "path": path}
+    await dispatcher(scope, receive, sent)
+    assert django.scopes == [scope]
+    assert other.scopes == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/tables/3", "/_nicegui/3.18.0/static/nicegui.js", "/administrator", "/apis", ""],
+)
+async def test_other_paths_go_to_nicegui(apps, sent, path):
+    dispatcher, django, other = apps
+    scope = {"type": "http", "path": path}
+    await dispatcher(scope, receive, sent)
+    assert other.scopes == [scope]
+    assert django.scopes == []
+
+
+async def test_a_scope_without_a_path_goes_to_nicegui(apps, sent):
+    dispatcher, django, other = apps
+    await dispatcher({"type": "http"}, receive, sent)
+    assert len(other.scopes) == 1 and django.scopes == []
+
+
+async def test_a_websocket_on_a_django_path_is_closed(apps, sent):
+    dispatcher, django, other = apps
+    await dispatcher({"type": "websocket", "path": "/api/stream"}, receive, sent)
+    assert sent.messages == [{"type": "websocket.close", "code": 1000}]
+    assert django.scopes == [] and other.scopes == []
+
+
+async def test_nicegui_websockets_reach_nicegui(apps, sent):
+    dispatcher, django, other = apps
+    scope = {"type": "websocket", "path": "/_nicegui_ws/socket.io/"}
+    await dispatcher(scope, receive, sent)
+    assert other.scopes == [scope]
+    assert sent.messages == [] and django.scopes == []
+
+
+async def test_lifespan_goes_to_fastapi(apps, sent):
+    dispatcher, django, other = apps
+    scope = {"type": "lifespan"}
+    await dispatcher(scope, receive, sent)
+    assert other.scopes == [scope]
+    assert django.scopes == []
+
+
+def test_the_application_exposes_fastapi_as_app(asgi_module):
+    application = asgi_module.application
+    assert isinstance(application, asgi_module.Dispatcher)
+    assert isinstance(application.app, FastAPI)
+    assert isinstance(application.django, ASGIStaticFilesHandler)
+    assert application.django.application is asgi_module.django_app
+    assert set(asgi_module.DJANGO_PREFIXES) == {
+        "/admin/",
+        "/api/",
+        "/accounts/",
+        "/static/",
+        "/healthz",
+    }
+
+
+@pytest.mark.integration
+async def test_the_real_application_answers_healthz_and_static_files(asgi_module):
+    transport = httpx.ASGITransport(app=asgi_module.application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        health = await client.get("/healthz")
+        css = await client.get("/static/admin/css/base.css")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    assert css.status_code == 200
+    assert "text/css" in css.headers["content-type"]

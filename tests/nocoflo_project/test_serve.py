@@ -1,0 +1,71 @@
+"""`manage.py serve`: uvicorn on the one dispatcher, plugin configs synced first."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+import uvicorn
+from django.core.management import call_command
+from uvicorn.importer import import_from_string
+
+from plugins_app.models import PluginConfig
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture
+def uvicorn_calls(monkeypatch):
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    return calls
+
+
+def serve(*args: str) -> str:
+    out = StringIO()
+    call_command("serve", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_serve_passes_host_port_and_app(uvicorn_calls, fresh_manager):
+    output = serve("--host", "0.0.0.0", "--port", "9001", "--reload", "--log-level", "debug")
+
+    assert output == "Nocoflo on http://0.0.0.0:9001\n"
+    assert uvicorn_calls == [
+        (
+            ("nocoflo_project.asgi:application",),
+            {
+                "host": "0.0.0.0",
+                "port": 9001,
+                "reload": True,
+                "log_level": "debug",
+                "lifespan": "on",
+            },
+        )
+    ]
+
+
+def test_serve_defaults(uvicorn_calls, fresh_manager):
+    assert serve() == "Nocoflo on http://127.0.0.1:8000\n"
+    ((_, kwargs),) = uvicorn_calls
+    assert (kwargs["host"], kwargs["port"], kwargs["reload"], kwargs["log_level"]) == (
+        "127.0.0.1",
+        8000,
+        False,
+        "info",
+    )
+
+
+def test_serve_syncs_plugin_configs_first(uvicorn_calls, fresh_manager):
+    assert not PluginConfig.objects.exists()
+    serve()
+    assert set(PluginConfig.objects.values_list("plugin_name", flat=True)) == {
+        "sqlite_datasource",
+        "table_view",
+    }
+
+
+def test_the_app_path_names_the_dispatcher(uvicorn_calls, fresh_manager, asgi_module):
+    serve()
+    ((args, _),) = uvicorn_calls
+    assert import_from_string(args[0]) is asgi_module.application

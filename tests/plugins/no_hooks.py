@@ -1,0 +1,3 @@
+"""A `.py` file in a plugin directory that implements no hook at all."""
+
+HELPER_CONSTANT = 42

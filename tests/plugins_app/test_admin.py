@@ -1,0 +1,98 @@
+"""The plugin admin: found plugins listed with health, enabled flag applied at once."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.messages import get_messages
+
+from plugins_app.manager import PluginError
+from plugins_app.models import PluginConfig
+
+pytestmark = [pytest.mark.plugin, pytest.mark.integration]
+
+CHANGELIST = "/admin/plugins_app/pluginconfig/"
+
+
+def change_url(name: str) -> str:
+    return f"{CHANGELIST}{PluginConfig.objects.get(plugin_name=name).pk}/change/"
+
+
+@pytest.fixture
+def synced(admin_client, live_manager):
+    response = admin_client.get(CHANGELIST)
+    assert response.status_code == 200
+    return response
+
+
+ROW = re.compile(
+    r'<th class="field-plugin_name"><a [^>]*>([^<]+)</a></th>.*?'
+    r'<td class="field-health">([^<]*)</td>',
+    re.S,
+)
+
+
+def test_changelist_lists_found_plugins_with_health(synced):
+    page = synced.content.decode()
+    assert dict(ROW.findall(page)) == {
+        "broken_import_plugin": "Failed To Load",
+        "chart_view": "Ok",
+        "geo_datasource": "Ok",
+        "sqlite_datasource": "Ok",
+        "table_view": "Ok",
+    }
+    assert "built-in views_app.builtin.table" in page
+    assert PluginConfig.objects.count() == 5
+
+
+def test_plugins_cannot_be_added_by_hand(admin_client, synced):
+    assert "/admin/plugins_app/pluginconfig/add/" not in synced.content.decode()
+    assert admin_client.get(f"{CHANGELIST}add/").status_code == 403
+
+
+def test_change_page_shows_the_error_of_a_failed_plugin(admin_client, synced):
+    response = admin_client.get(change_url("broken_import_plugin"))
+    assert response.status_code == 200
+    assert "this plugin needs a library that is not installed" in response.content.decode()
+
+
+def test_unchecking_enabled_disables_the_plugin_at_once(admin_client, live_manager, synced):
+    url = change_url("chart_view")
+    response = admin_client.post(url, {"config_json": '{"colour": "blue"}'})
+
+    assert response.status_code == 302, response.content.decode()
+    assert live_manager.plugins["chart_view"].enabled is False
+    assert live_manager.pm.get_plugin("chart_view") is None
+    saved = PluginConfig.objects.get(plugin_name="chart_view")
+    assert (saved.enabled, saved.config_json) == (False, {"colour": "blue"})
+
+    admin_client.post(url, {"enabled": "on", "config_json": "{}"})
+    assert live_manager.plugins["chart_view"].enabled is True
+
+
+def test_disabling_a_datasource_plugin_removes_its_schemes(admin_client, live_manager, synced):
+    assert "geo" in live_manager.datasource_classes()
+    admin_client.post(change_url("geo_datasource"), {"config_json": "{}"})
+    assert "geo" not in live_manager.datasource_classes()
+
+
+def test_an_essential_plugin_stays_enabled_with_a_warning(admin_client, live_manager, synced):
+    response = admin_client.post(change_url("table_view"), {"config_json": "{}"}, follow=True)
+
+    assert response.status_code == 200
+    messages = [str(m) for m in response.context["messages"]]
+    assert "table_view is essential and stays enabled." in messages
+    assert PluginConfig.objects.get(plugin_name="table_view").enabled is True
+    assert live_manager.plugins["table_view"].enabled is True
+
+
+def test_a_manager_refusal_is_shown_as_an_error(admin_client, live_manager, synced, monkeypatch):
+    def refuse(name, enabled):
+        raise PluginError(f"plugin {name!r} cannot be switched now")
+
+    monkeypatch.setattr(live_manager, "set_enabled", refuse)
+    response = admin_client.post(change_url("chart_view"), {"config_json": "{}"})
+    assert response.status_code == 302
+    messages = [str(m) for m in get_messages(response.wsgi_request)]
+    assert messages[0] == "plugin 'chart_view' cannot be switched now"

@@ -1,0 +1,690 @@
+"""The plugin manager: built-ins, registration, discovery, pairing, health and enabling."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import types
+
+import pluggy
+import pytest
+
+from datasources_app.builtin.sqlite import SQLiteDatasource
+from plugins_app import manager as manager_module
+from plugins_app.manager import (
+    ESSENTIAL_PLUGINS,
+    PluginError,
+    PluginLoadError,
+    PluginManager,
+    _import_file,
+    plugin_name_for,
+    plugins_in_module,
+)
+from tests.plugins.chart_view_plugin import ChartView, ChartViewPlugin
+from tests.plugins.form_view_plugin import FormView, FormViewPlugin
+from tests.plugins.geo_datasource_plugin import GeoDatasource, GeoDatasourcePlugin
+from tests.plugins.plain_view_plugin import PlainView, PlainViewPlugin
+from tests.plugins.typo_hook_plugin import TypoViewPlugin
+from views_app.builtin.table import TableView
+
+from .conftest import SAMPLES
+
+pytestmark = pytest.mark.plugin
+
+NUMERIC_TABLE = {
+    "id": 7,
+    "name": "orders",
+    "columns": [
+        {"name": "id", "type": "integer"},
+        {"name": "total", "type": "real"},
+        {"name": "status", "type": "text"},
+    ],
+}
+TEXT_TABLE = {"id": 8, "name": "notes", "columns": [{"name": "body", "type": "text"}]}
+WIDE_TABLE = {
+    "id": 9,
+    "name": "wide",
+    "columns": [{"name": f"c{i}", "type": "integer"} for i in range(12)],
+}
+
+
+def builtin_manager(**kwargs) -> PluginManager:
+    manager = PluginManager(entry_points=False, **kwargs)
+    manager.load_plugins()
+    return manager
+
+
+def summary(views) -> list[tuple[str, type, int]]:
+    return [(v.plugin_name, type(v), v.priority) for v in views]
+
+
+# --- built-ins -----------------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_builtins_are_registered_like_any_plugin():
+    manager = PluginManager()
+    manager.load_plugins()
+
+    table = manager.plugins["table_view"]
+    sqlite = manager.plugins["sqlite_datasource"]
+    assert (table.kinds, table.builtin, table.enabled, table.health) == (["view"], True, True, "ok")
+    assert (sqlite.kinds, sqlite.builtin, sqlite.enabled, sqlite.health) == (
+        ["datasource"],
+        True,
+        True,
+        "ok",
+    )
+    assert table.source == "built-in views_app.builtin.table"
+    assert table.version == importlib.metadata.version("nocoflo")
+    assert manager.view_classes() == [("table_view", TableView, 1)]
+    assert manager.datasource_classes() == {
+        "sqlite": ("sqlite_datasource", SQLiteDatasource),
+        "sqlite3": ("sqlite_datasource", SQLiteDatasource),
+    }
+    assert set(ESSENTIAL_PLUGINS) <= set(manager.plugins)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("datasource_type", ["sqlite", "SQLite3", "sqlite+pysqlite"])
+def test_get_datasource_resolves_types_and_url_schemes(datasource_type):
+    manager = builtin_manager()
+    assert manager.get_datasource(datasource_type) is SQLiteDatasource
+    assert manager.datasource_plugin_name(datasource_type) == "sqlite_datasource"
+
+
+@pytest.mark.unit
+def test_unknown_datasource_type_names_the_available_ones():
+    manager = builtin_manager()
+    with pytest.raises(PluginError) as excinfo:
+        manager.get_datasource("postgresql+psycopg2")
+    message = str(excinfo.value)
+    assert "'postgresql+psycopg2'" in message
+    assert "available: sqlite, sqlite3" in message
+    assert manager.datasource_plugin_name("postgresql") == ""
+
+
+@pytest.mark.unit
+def test_without_any_datasource_plugin_the_error_says_none():
+    manager = builtin_manager(builtins=["views_app.builtin.table"])
+    with pytest.raises(PluginError, match=r"available: none"):
+        manager.get_datasource("sqlite")
+
+
+@pytest.mark.unit
+def test_a_missing_builtin_module_is_recorded_not_fatal(caplog):
+    manager = builtin_manager(builtins=["views_app.builtin.table", "no.such.module"])
+    info = manager.plugins["no.such.module"]
+    assert info.health == "failed to load"
+    assert "ModuleNotFoundError" in info.error
+    assert info.source == "module no.such.module"
+    assert "'no.such.module' failed to load" in caplog.text
+    assert manager.plugins["table_view"].health == "ok"
+
+
+# --- a plugin written like the architecture document ---------------------------------------------
+
+
+@pytest.mark.unit
+def test_architecture_example_registers_at_run_time():
+    manager = builtin_manager()
+    info = manager.register_plugin(ChartViewPlugin())
+
+    assert info is manager.plugins["chart_view"]
+    assert (info.kinds, info.enabled, info.builtin, info.source) == (
+        ["view"],
+        True,
+        False,
+        "registered at run time",
+    )
+    views = manager.get_available_views(NUMERIC_TABLE, datasource="ds")
+    assert summary(views) == [("chart_view", ChartView, 5), ("table_view", TableView, 1)]
+    chart = views[0]
+    assert (chart.table_id, chart.datasource, chart.get_priority()) == (7, "ds", 5)
+
+
+@pytest.mark.unit
+def test_can_handle_table_decides_which_views_are_offered():
+    manager = builtin_manager()
+    manager.register_plugin(ChartViewPlugin())
+    # No numeric column: the chart view declines, the table view stays.
+    assert summary(manager.get_available_views(TEXT_TABLE)) == [("table_view", TableView, 1)]
+
+
+@pytest.mark.integration
+def test_architecture_example_loads_from_a_plugin_directory(plugin_dir):
+    directory = plugin_dir("chart_view_plugin")
+    manager = builtin_manager(plugin_dirs=[directory], enabled_plugins=["chart_view"])
+
+    info = manager.plugins["chart_view"]
+    assert info.enabled and info.health == "ok"
+    assert info.source == f"directory {directory / 'chart_view_plugin.py'}"
+    views = manager.get_available_views(NUMERIC_TABLE)
+    assert [(v.plugin_name, v.get_view_name(), v.priority) for v in views] == [
+        ("chart_view", "Chart", 5),
+        ("table_view", "Table", 1),
+    ]
+
+
+@pytest.mark.integration
+def test_a_module_with_hook_functions_is_a_plugin_named_after_its_file(plugin_dir):
+    manager = builtin_manager(
+        plugin_dirs=[plugin_dir("stats_view")], enabled_plugins=["stats_view"]
+    )
+    assert manager.plugins["stats_view"].enabled
+    views = manager.get_available_views(TEXT_TABLE)
+    assert [(v.plugin_name, v.get_view_name(), v.priority) for v in views] == [
+        ("stats_view", "Statistics", 2),
+        ("table_view", "Table", 1),
+    ]
+
+
+# --- answers are paired per plugin ---------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_each_view_class_keeps_its_own_priority():
+    manager = builtin_manager()
+    for plugin in (FormViewPlugin(), PlainViewPlugin(), ChartViewPlugin()):
+        manager.register_plugin(plugin)
+
+    assert sorted(manager.view_classes(), key=lambda t: t[0]) == [
+        ("chart_view", ChartView, 5),
+        ("form_view", FormView, 10),
+        ("plain_view", PlainView, 0),
+        ("table_view", TableView, 1),
+    ]
+    assert summary(manager.get_available_views(WIDE_TABLE)) == [
+        ("form_view", FormView, 10),
+        ("chart_view", ChartView, 5),
+        ("table_view", TableView, 1),
+        ("plain_view", PlainView, 0),
+    ]
+
+
+@pytest.mark.unit
+def test_datasource_answers_are_paired_per_plugin():
+    manager = builtin_manager()
+    manager.register_plugin(GeoDatasourcePlugin())
+    assert manager.datasource_classes() == {
+        "sqlite": ("sqlite_datasource", SQLiteDatasource),
+        "sqlite3": ("sqlite_datasource", SQLiteDatasource),
+        "geo": ("geo_datasource", GeoDatasource),
+        "geojson": ("geo_datasource", GeoDatasource),
+    }
+    assert manager.get_datasource("GEO+extra") is GeoDatasource
+
+
+@pytest.mark.unit
+def test_schemes_without_a_datasource_class_are_ignored():
+    class SchemesOnlyPlugin:
+        @pluggy.HookimplMarker("nocoflo")
+        def get_supported_schemes(self):
+            return ["orphan"]
+
+    manager = builtin_manager()
+    manager.register_plugin(SchemesOnlyPlugin())
+    assert "orphan" not in manager.datasource_classes()
+    assert manager.plugins["schemes_only"].kinds == ["datasource"]
+
+
+# --- broken plugins ------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_broken_plugins_are_recorded_and_the_rest_load(caplog):
+    caplog.set_level(logging.ERROR, logger="nocoflo.plugins")
+    manager = builtin_manager(
+        plugin_dirs=[SAMPLES],
+        enabled_plugins=["chart_view", "form_view", "typo_view", "raising_view"],
+    )
+
+    broken = manager.plugins["broken_import_plugin"]
+    assert (broken.health, broken.enabled, broken.obj) == ("failed to load", False, None)
+    assert "RuntimeError: this plugin needs a library that is not installed" in broken.error
+    assert broken.error_at is not None
+    assert broken.source == f"directory {SAMPLES / 'broken_import_plugin.py'}"
+
+    typo = manager.plugins["typo_view"]
+    assert typo.health == "failed to load"
+    assert "get_view_clas" in typo.error
+    assert manager.pm.get_plugin("typo_view") is None
+
+    no_hooks = manager.plugins["no_hooks"]
+    assert no_hooks.health == "failed to load"
+    assert "defines no Nocoflo hook implementations" in no_hooks.error
+
+    for name in ("broken_import_plugin", "typo_view", "no_hooks"):
+        assert f"plugin {name!r} failed to load" in caplog.text
+    # The rest loaded; the private __init__.py was not taken for a plugin.
+    for name in ("chart_view", "form_view", "raising_view", "table_view", "sqlite_datasource"):
+        assert manager.plugins[name].health == "ok", name
+    assert "__init__" not in manager.plugins
+    assert not any(p.startswith("_") for p in manager.plugins)
+
+
+@pytest.mark.integration
+def test_a_plugin_whose_hook_raises_is_marked_failing_and_skipped(plugin_dir, caplog):
+    manager = builtin_manager(
+        plugin_dirs=[plugin_dir("raising_view_plugin", "chart_view_plugin")],
+        enabled_plugins=["raising_view", "chart_view"],
+    )
+    assert manager.plugins["raising_view"].health == "ok"
+
+    views = manager.get_available_views(NUMERIC_TABLE)
+
+    assert [v.plugin_name for v in views] == ["chart_view", "table_view"]
+    info = manager.plugins["raising_view"]
+    assert info.health == "failing"
+    assert info.error == "ValueError: the chart library crashed"
+    assert info.error_at is not None
+    assert "plugin raising_view failed" in caplog.text
+    assert manager.plugins["chart_view"].health == "ok"
+
+
+@pytest.mark.unit
+def test_a_view_that_fails_to_build_or_to_decide_is_left_out(caplog):
+    class ExplodingView(ChartView):
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("no canvas")
+
+    class IndecisiveView(ChartView):
+        def can_handle_table(self, table_meta):
+            raise KeyError("columns")
+
+    class ExplodingViewPlugin:
+        @pluggy.HookimplMarker("nocoflo")
+        def get_view_class(self):
+            return ExplodingView
+
+    class IndecisiveViewPlugin:
+        @pluggy.HookimplMarker("nocoflo")
+        def get_view_class(self):
+            return IndecisiveView
+
+    manager = builtin_manager()
+    manager.register_plugin(ExplodingViewPlugin())
+    manager.register_plugin(IndecisiveViewPlugin())
+
+    assert [v.plugin_name for v in manager.get_available_views(NUMERIC_TABLE)] == ["table_view"]
+    assert manager.plugins["exploding_view"].error == "RuntimeError: no canvas"
+    assert manager.plugins["indecisive_view"].error == "KeyError: 'columns'"
+    assert {manager.plugins[n].health for n in ("exploding_view", "indecisive_view")} == {"failing"}
+    assert "plugin exploding_view failed" in caplog.text
+
+
+@pytest.mark.unit
+def test_call_turns_plugin_exceptions_into_plugin_errors():
+    manager = builtin_manager()
+
+    def boom():
+        raise ZeroDivisionError("division by zero")
+
+    with pytest.raises(PluginError, match=r"The plugin 'table_view' failed: division by zero"):
+        manager.call("table_view", boom)
+    assert manager.plugins["table_view"].health == "failing"
+    assert manager.call("table_view", lambda a, b=0: a + b, 1, b=2) == 3
+
+    def refuses():
+        raise PluginError("already a clean message")
+
+    with pytest.raises(PluginError, match=r"^already a clean message$"):
+        manager.call("sqlite_datasource", refuses)
+    assert manager.plugins["sqlite_datasource"].health == "ok"
+
+
+@pytest.mark.unit
+def test_mark_failing_an_unknown_plugin_only_logs(caplog):
+    manager = builtin_manager()
+    manager.mark_failing("ghost", RuntimeError("gone"))
+    assert "plugin ghost failed" in caplog.text
+    assert "ghost" not in manager.plugins
+
+
+@pytest.mark.unit
+def test_register_refuses_invalid_plugins_with_their_name(caplog):
+    manager = builtin_manager()
+    assert manager.register_plugin(TypoViewPlugin()) is None
+    info = manager.plugins["typo_view"]
+    assert (info.health, info.enabled, info.source) == (
+        "failed to load",
+        False,
+        "registered at run time",
+    )
+    assert "plugin 'typo_view' failed to load" in caplog.text
+    assert "get_view_clas" in info.error
+    # The refused plugin left nothing behind: the others still answer.
+    assert manager.view_classes() == [("table_view", TableView, 1)]
+
+
+@pytest.mark.unit
+def test_a_second_plugin_with_a_loaded_name_is_refused_without_harming_the_first(plugin_dir):
+    # Someone copied the architecture document's TableViewPlugin into their plugin directory.
+    directory = plugin_dir(
+        files={
+            "table_copy.py": (
+                "import pluggy\n"
+                "hookimpl = pluggy.HookimplMarker('nocoflo')\n"
+                "class TableViewPlugin:\n"
+                "    @hookimpl\n"
+                "    def get_view_priority(self):\n"
+                "        return 99\n"
+            )
+        }
+    )
+    manager = builtin_manager(plugin_dirs=[directory], enabled_plugins=["table_view"])
+
+    table = manager.plugins["table_view"]
+    assert (table.health, table.enabled, table.builtin) == ("ok", True, True)
+    assert table.obj is not None
+    duplicates = [i for i in manager.plugins.values() if i.health == "failed to load"]
+    assert [d.name for d in duplicates] == ["table_view (duplicate)"]
+    assert "a plugin named 'table_view' is already loaded" in duplicates[0].error
+    assert "table_copy.py" in duplicates[0].source
+    assert manager.view_classes() == [("table_view", TableView, 1)]
+    manager.set_enabled("table_view", True)  # still managed: no error
+
+
+@pytest.mark.unit
+def test_strict_mode_makes_a_load_failure_fatal(plugin_dir):
+    manager = PluginManager(
+        plugin_dirs=[plugin_dir("broken_import_plugin")], strict=True, entry_points=False
+    )
+    with pytest.raises(PluginLoadError, match=r"'broken_import_plugin' failed to load") as exc:
+        manager.load_plugins()
+    assert isinstance(exc.value.__cause__, RuntimeError)
+
+
+@pytest.mark.unit
+def test_strict_mode_refuses_invalid_registrations():
+    manager = PluginManager(strict=True, entry_points=False)
+    with pytest.raises(PluginLoadError, match=r"typo_view"):
+        manager.register_plugin(TypoViewPlugin())
+
+
+@pytest.mark.unit
+def test_strict_mode_loads_good_plugins(plugin_dir):
+    manager = PluginManager(plugin_dirs=[plugin_dir("chart_view_plugin")], strict=True)
+    manager.load_plugins()
+    assert manager.plugins["chart_view"].health == "ok"
+
+
+# --- enabling ------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_directory_plugins_start_disabled_unless_named(plugin_dir):
+    directory = plugin_dir("chart_view_plugin", "form_view_plugin")
+    manager = builtin_manager(plugin_dirs=[directory], enabled_plugins=["form_view"])
+
+    assert manager.plugins["chart_view"].enabled is False
+    assert manager.plugins["chart_view"].health == "ok"
+    assert manager.plugins["form_view"].enabled is True
+    assert [v.plugin_name for v in manager.get_available_views(WIDE_TABLE)] == [
+        "form_view",
+        "table_view",
+    ]
+
+
+@pytest.mark.unit
+def test_set_enabled_takes_effect_at_once(plugin_dir):
+    manager = builtin_manager(plugin_dirs=[plugin_dir("chart_view_plugin")])
+    assert [v.plugin_name for v in manager.get_available_views(NUMERIC_TABLE)] == ["table_view"]
+
+    manager.set_enabled("chart_view", True)
+    assert manager.plugins["chart_view"].enabled
+    assert [v.plugin_name for v in manager.get_available_views(NUMERIC_TABLE)] == [
+        "chart_view",
+        "table_view",
+    ]
+    manager.set_enabled("chart_view", True)  # enabling twice is harmless
+
+    manager.set_enabled("chart_view", False)
+    assert not manager.plugins["chart_view"].enabled
+    assert [v.plugin_name for v in manager.get_available_views(NUMERIC_TABLE)] == ["table_view"]
+    manager.set_enabled("chart_view", False)  # and so is disabling twice
+    assert manager.pm.get_plugin("chart_view") is None
+
+
+@pytest.mark.unit
+def test_a_disabled_datasource_plugin_no_longer_offers_its_schemes():
+    manager = builtin_manager()
+    manager.register_plugin(GeoDatasourcePlugin())
+    assert manager.get_datasource("geo") is GeoDatasource
+
+    manager.set_enabled("geo_datasource", False)
+
+    assert set(manager.datasource_classes()) == {"sqlite", "sqlite3"}
+    with pytest.raises(PluginError, match=r"available: sqlite, sqlite3"):
+        manager.get_datasource("geo")
+    assert [i.name for i in manager.list_plugins("datasource")] == [
+        "geo_datasource",
+        "sqlite_datasource",
+    ]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", sorted(ESSENTIAL_PLUGINS))
+def test_essential_plugins_cannot_be_disabled(name):
+    manager = builtin_manager()
+    with pytest.raises(PluginError, match=r"essential"):
+        manager.set_enabled(name, False)
+    assert manager.plugins[name].enabled
+    assert manager.pm.get_plugin(name) is not None
+
+
+@pytest.mark.unit
+def test_set_enabled_ignores_unknown_and_unloaded_plugins(plugin_dir):
+    manager = builtin_manager(plugin_dirs=[plugin_dir("broken_import_plugin")])
+    manager.set_enabled("nonexistent", True)
+    manager.set_enabled("broken_import_plugin", True)
+    assert "nonexistent" not in manager.plugins
+    assert manager.plugins["broken_import_plugin"].enabled is False
+
+
+@pytest.mark.unit
+def test_register_plugin_can_be_told_to_start_disabled():
+    manager = builtin_manager()
+    info = manager.register_plugin(ChartViewPlugin(), enabled=False)
+    assert info.enabled is False
+    assert manager.view_classes() == [("table_view", TableView, 1)]
+
+
+@pytest.mark.unit
+def test_list_plugins_filters_by_kind_and_sorts_by_name():
+    manager = builtin_manager()
+    manager.register_plugin(GeoDatasourcePlugin())
+    manager.register_plugin(ChartViewPlugin())
+    assert [i.name for i in manager.list_plugins()] == [
+        "chart_view",
+        "geo_datasource",
+        "sqlite_datasource",
+        "table_view",
+    ]
+    assert [i.name for i in manager.list_plugins("view")] == ["chart_view", "table_view"]
+    assert [i.name for i in manager.list_plugins("datasource")] == [
+        "geo_datasource",
+        "sqlite_datasource",
+    ]
+
+
+# --- entry points --------------------------------------------------------------------------------
+
+
+class FakeDist:
+    name = "nocoflo-charts"
+    version = "3.4.5"
+
+
+class FakeEntryPoint:
+    def __init__(self, name, value, target, dist=None):
+        self.name = name
+        self.value = value
+        self.dist = dist
+        self._target = target
+
+    def load(self):
+        if isinstance(self._target, BaseException):
+            raise self._target
+        return self._target
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch):
+    def install(*entry_points):
+        groups = []
+
+        def entry_points_(group=None):
+            groups.append(group)
+            return list(entry_points)
+
+        monkeypatch.setattr(manager_module.importlib.metadata, "entry_points", entry_points_)
+        return groups
+
+    return install
+
+
+@pytest.mark.integration
+def test_entry_point_plugins_name_their_distribution(fake_entry_points):
+    groups = fake_entry_points(
+        FakeEntryPoint("charts", "nocoflo_charts:ChartViewPlugin", ChartViewPlugin, FakeDist())
+    )
+    manager = PluginManager(enabled_plugins=["chart_view"])
+    manager.load_plugins()
+
+    assert groups == ["nocoflo"]
+    info = manager.plugins["chart_view"]
+    assert "nocoflo_charts:ChartViewPlugin" in info.source
+    assert "nocoflo-charts" in info.source
+    assert info.version == "3.4.5"
+    assert (info.enabled, info.health, info.kinds) == (True, "ok", ["view"])
+    assert [v.plugin_name for v in manager.get_available_views(NUMERIC_TABLE)] == [
+        "chart_view",
+        "table_view",
+    ]
+
+
+@pytest.mark.integration
+def test_entry_point_plugins_start_disabled(fake_entry_points):
+    fake_entry_points(
+        FakeEntryPoint("charts", "nocoflo_charts:ChartViewPlugin", ChartViewPlugin, FakeDist())
+    )
+    manager = PluginManager()
+    manager.load_plugins()
+    assert manager.plugins["chart_view"].enabled is False
+    assert manager.view_classes() == [("table_view", TableView, 1)]
+
+
+@pytest.mark.integration
+def test_entry_point_without_distribution_and_a_broken_one(fake_entry_points, caplog):
+    fake_entry_points(
+        FakeEntryPoint("forms", "forms_plugin:FormViewPlugin", FormViewPlugin),
+        FakeEntryPoint("maps", "maps:Plugin", ImportError("No module named 'maps'")),
+    )
+    manager = PluginManager(enabled_plugins=["form_view"])
+    manager.load_plugins()
+
+    form = manager.plugins["form_view"]
+    assert form.source == "entry point forms_plugin:FormViewPlugin"
+    assert form.version == "2.1.0"  # the plugin's own version attribute
+    broken = manager.plugins["maps"]
+    assert broken.health == "failed to load"
+    assert broken.source == "entry point maps:Plugin"
+    assert "ImportError: No module named 'maps'" in broken.error
+    assert "plugin 'maps' failed to load" in caplog.text
+
+
+@pytest.mark.unit
+def test_entry_points_can_be_turned_off(fake_entry_points):
+    groups = fake_entry_points(FakeEntryPoint("charts", "x:Y", ChartViewPlugin, FakeDist()))
+    manager = PluginManager(entry_points=False)
+    manager.load_plugins()
+    assert groups == []
+    assert "chart_view" not in manager.plugins
+
+
+@pytest.mark.unit
+def test_version_falls_back_to_empty_without_installed_nocoflo(monkeypatch):
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(manager_module.importlib.metadata, "version", not_installed)
+    manager = builtin_manager()
+    assert manager.plugins["table_view"].version == ""
+
+
+# --- names and modules ---------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (ChartViewPlugin(), "chart_view"),
+        (ChartViewPlugin, "chart_view"),
+        (GeoDatasourcePlugin(), "geo_datasource"),
+        (type("HTTPServerPlugin", (), {})(), "http_server"),
+        (type("Plugin", (), {})(), "plugin"),
+        (type("Named", (), {"name": "my-plugin"})(), "my-plugin"),
+        (type("Unnamed", (), {"name": ""})(), "unnamed"),
+        (types.ModuleType("acme.nocoflo_geo"), "nocoflo_geo"),
+    ],
+)
+def test_plugin_names(obj, expected):
+    assert plugin_name_for(obj) == expected
+
+
+@pytest.mark.unit
+def test_plugins_in_module_instantiates_only_its_own_hook_classes():
+    import tests.plugins.chart_view_plugin as module
+
+    found = plugins_in_module(module)
+    assert [type(p) for p in found] == [ChartViewPlugin]
+    import tests.plugins.no_hooks as empty
+
+    assert plugins_in_module(empty) == []
+
+
+@pytest.mark.unit
+def test_import_file_refuses_what_it_cannot_import(tmp_path):
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not python")
+    with pytest.raises(PluginError, match=r"cannot import"):
+        _import_file(text_file)
+
+
+@pytest.mark.unit
+def test_a_file_that_fails_to_import_leaves_no_half_module(tmp_path):
+    import sys
+
+    path = tmp_path / "half.py"
+    path.write_text("VALUE = 1\nraise SystemExit('stop')\n")
+    with pytest.raises(SystemExit):
+        _import_file(path)
+    assert "nocoflo_plugin_dir_half" not in sys.modules
+
+
+# --- the process's manager -----------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_get_manager_builds_one_from_settings(monkeypatch, settings, plugin_dir):
+    settings.NOCOFLO_PLUGIN_DIRS = [str(plugin_dir("chart_view_plugin", "form_view_plugin"))]
+    settings.NOCOFLO_ENABLED_PLUGINS = ["form_view"]
+    settings.NOCOFLO_STRICT_PLUGINS = False
+    monkeypatch.setattr(manager_module, "_current", None)
+
+    manager = manager_module.get_manager()
+
+    assert manager_module.get_manager() is manager
+    assert manager.plugins["form_view"].enabled
+    assert not manager.plugins["chart_view"].enabled
+    assert manager.plugins["table_view"].health == "ok"
+
+
+@pytest.mark.integration
+def test_build_manager_honours_strict_setting(settings, plugin_dir):
+    settings.NOCOFLO_PLUGIN_DIRS = [str(plugin_dir("broken_import_plugin"))]
+    settings.NOCOFLO_STRICT_PLUGINS = True
+    with pytest.raises(PluginLoadError):
+        manager_module.build_manager()

@@ -1,0 +1,53 @@
+"""What a view needs on a page: the open table, and a way to run row operations as the user.
+
+Every event handler goes through `run`, which asks who the user is again (from the Django
+session) and checks access through the row operations, so the websocket never skips a check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from nicegui import ui
+
+from core.auth import user_for_session
+from datasources_app import rows
+from datasources_app.errors import DatasourceError
+from plugins_app.manager import PluginError
+
+log = logging.getLogger("nocoflo.pages")
+
+
+@dataclass
+class ViewContext:
+    session_key: str | None
+    opened: rows.OpenTable
+
+    @property
+    def table(self):
+        return self.opened.table
+
+    async def run(self, operation: Callable[..., Any], *args: Any) -> Any:
+        """Run a row operation (`operation(opened_table, *args)`) as the current user."""
+        user = await user_for_session(self.session_key)
+
+        def call() -> Any:
+            return operation(rows.open_table(user, self.table.pk), *args)
+
+        return await sync_to_async(call)()
+
+    async def attempt(self, operation: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+        """`run`, telling the user what went wrong instead of raising: (ok, result or error)."""
+        try:
+            return True, await self.run(operation, *args)
+        except (DatasourceError, PluginError) as exc:
+            ui.notify(str(exc), type="negative", multi_line=True)
+            return False, exc
+        except Exception as exc:  # never a traceback in front of a user
+            log.exception("page operation failed")
+            ui.notify("Something went wrong on the server; it has been logged", type="negative")
+            return False, exc

@@ -1,0 +1,14 @@
+"""NiceGUI pages. Registered by `register_pages()`, never at import time: NiceGUI's test harness
+clears routes and re-runs its main file before each test."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from .home import home_page
+from .table import table_page
+
+
+def register_pages() -> None:
+    ui.page("/")(home_page)
+    ui.page("/tables/{table_id}")(table_page)
