@@ -1,0 +1,13 @@
+"""`manage.py prepare`: everything `scripts/run` does before serving, in one process."""
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Apply migrations, set up the demo datasource and make sure an admin account exists."
+
+    def handle(self, *args, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("setup_demo", stdout=self.stdout)
+        call_command("ensure_admin", stdout=self.stdout)
