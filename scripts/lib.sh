@@ -14,7 +14,23 @@ find_python() {
   return 1
 }
 
-# ensure_venv EXTRAS: EXTRAS is "" for running, "dev" for tests.
+# mysqlclient (the MySQL/MariaDB driver) compiles against the client library's headers.
+mysql_build_deps() {
+  if pkg-config --exists mysqlclient 2>/dev/null || pkg-config --exists libmariadb 2>/dev/null; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing the MySQL/MariaDB client library (default-libmysqlclient-dev, pkg-config)"
+    apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-libmysqlclient-dev pkg-config \
+        >/dev/null && return 0
+  fi
+  echo "MySQL/MariaDB datasources need the client library: apt-get install" \
+    "default-libmysqlclient-dev pkg-config, then run this again." >&2
+  return 1
+}
+
+# ensure_venv EXTRAS: comma-separated extras ("" to run, "dev,mysql" for tests).
 ensure_venv() {
   local extras="$1" python stamp wanted
   if [ ! -x .venv/bin/python ]; then
