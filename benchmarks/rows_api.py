@@ -1,9 +1,11 @@
-"""Benchmark Nocoflo's rows API over HTTP against plain sqlite3 on the same file.
+"""Benchmark Nocoflo's rows API over HTTP against plain SQL on the same database.
 
 Each case fetches one 100-row page through ``GET /api/tables/{id}/rows`` of a running
-server and runs the equivalent query with the stdlib ``sqlite3`` module in this process,
-so the ratio shows how much the API adds on top of the database work itself. With
-``--pid`` it also watches the server's resident memory while paging through the table.
+server and runs the equivalent query straight through the database driver in this process
+(the baseline): the stdlib ``sqlite3`` module on the SQLite file by default, or psycopg2
+with ``--baseline-url`` when the table lives in PostgreSQL. The ratio shows how much the
+API adds on top of the database work itself. With ``--pid`` it also watches the server's
+resident memory while paging through the table.
 
 How to run it:
 
@@ -17,6 +19,8 @@ How to run it:
 
    ``--db`` must be the SQLite file the server's ``orders`` table lives in (the demo
    database), and ``--pid`` the server process (find it with ``ps``) to report memory.
+   For a table served from PostgreSQL (see ``benchmarks/load_postgres.py``), give
+   ``--baseline-url postgresql://user@host:5432/nocoflo_bench`` instead of ``--db``.
 
 The targets are printed next to the results; missing one does not change the exit code.
 The exit code is 0 unless the benchmark cannot run at all (server unreachable, login
@@ -37,6 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -174,16 +179,90 @@ def server_rss_mb(pid: int) -> float | None:
         return None
 
 
+# --- the baseline: the same SQL straight through the driver ---------------------------
+
+
+class Baseline:
+    """A database opened directly, read-only; `execute` returns every row, like the API does."""
+
+    name = "sql"
+    like = "LIKE"  # the operator Nocoflo's search uses on this database
+    where = ""  # the database, for messages
+    errors: tuple[type[Exception], ...] = ()
+
+    def execute(self, sql: str, args: tuple = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def column_names(self, table: str) -> list[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SQLiteBaseline(Baseline):
+    name = "sqlite3"
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise SetupError(f"database file not found: {path}")
+        self.where = str(path)
+        # Read-only, so the baseline can never modify the file the server is serving.
+        self.db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        self.errors = (sqlite3.Error,)
+
+    def execute(self, sql: str, args: tuple = ()) -> list[tuple]:
+        return self.db.execute(sql, args).fetchall()
+
+    def column_names(self, table: str) -> list[str]:
+        return [d[0] for d in self.db.execute(select_sql(table, "LIMIT 0")).description]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class PostgreSQLBaseline(Baseline):
+    name = "psycopg2"
+    like = "ILIKE"  # SQLAlchemy's icontains on PostgreSQL
+
+    def __init__(self, url: str) -> None:
+        import psycopg2  # only needed for this baseline
+
+        self.errors = (psycopg2.Error,)
+        parts = urlsplit(url)  # shown in messages, so without the password
+        self.where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        try:
+            self.db = psycopg2.connect(url)
+        except psycopg2.Error as error:
+            raise SetupError(f"cannot connect to {self.where}: {error}") from None
+        # One statement, one transaction, as the server's queries run; never a write.
+        self.db.set_session(readonly=True, autocommit=True)
+
+    def execute(self, sql: str, args: tuple = ()) -> list[tuple]:
+        # The cases are written with sqlite3's ? placeholders and hold no literal ? or %.
+        with self.db.cursor() as cursor:
+            cursor.execute(sql.replace("?", "%s"), args)
+            return cursor.fetchall()
+
+    def column_names(self, table: str) -> list[str]:
+        with self.db.cursor() as cursor:
+            cursor.execute(select_sql(table, "LIMIT 0"))
+            return [d[0] for d in cursor.description]
+
+    def close(self) -> None:
+        self.db.close()
+
+
 # --- measurement -------------------------------------------------------------------
 
 
 @dataclass
 class Target:
-    """Everything a case needs: the API side and the same table opened with sqlite3."""
+    """Everything a case needs: the API side and the same table opened by the baseline."""
 
     client: httpx.Client
     rows_path: str
-    db: sqlite3.Connection
+    db: Baseline
     table: str
     pk: str
     pk_position: int
@@ -253,7 +332,8 @@ def build_cases(target: Target, columns: set[str]) -> list[Case]:
         Case(
             "search q=gift",
             {"limit": PAGE_SIZE, "q": "gift"},
-            f'WHERE "status" LIKE ? OR "comment" LIKE ? ORDER BY {q_pk} {page}',
+            f'WHERE "status" {target.db.like} ? OR "comment" {target.db.like} ? '
+            f"ORDER BY {q_pk} {page}",
             ("%gift%", "%gift%"),
             needs=("status", "comment"),
         ),
@@ -263,11 +343,12 @@ def build_cases(target: Target, columns: set[str]) -> list[Case]:
         if missing:
             case.skip_reason = f"table has no column {', '.join(missing)}"
 
-    # Both sides must start right after row 900,000, so the sqlite3 bound is read from
+    # Both sides must start right after row 900,000, so the baseline's bound is read from
     # the data instead of assuming ids are dense.
-    boundary = target.db.execute(
+    found = target.db.execute(
         select_sql(target.table, f"ORDER BY {q_pk} LIMIT 1 OFFSET {CURSOR_AFTER_ROW - 1}", q_pk)
-    ).fetchone()
+    )
+    boundary = found[0] if found else None
     if boundary is None:
         cursor_case.skip_reason = f"table has fewer than {CURSOR_AFTER_ROW:,} rows"
         return cases
@@ -290,7 +371,7 @@ def build_cases(target: Target, columns: set[str]) -> list[Case]:
 
 
 def compare_rows(target: Target, payload: dict, rows: list[tuple]) -> str:
-    """Fast but wrong is no win, so check the API returned the rows sqlite3 did."""
+    """Fast but wrong is no win, so check the API returned the rows the baseline did."""
     expected = [str(row[target.pk_position]) for row in rows]
     api_rows = payload.get("rows", [])
     if not all(isinstance(row, dict) and target.pk in row.get("values", {}) for row in api_rows):
@@ -315,9 +396,7 @@ def run_case(case: Case, target: Target) -> Result:
     except RuntimeError as error:
         result.error = str(error)
         return result
-    result.sql_ms, rows = timed(
-        lambda: target.db.execute(sql, case.sql_args).fetchall(), target.repeat
-    )
+    result.sql_ms, rows = timed(lambda: target.db.execute(sql, case.sql_args), target.repeat)
     result.rows_match = compare_rows(target, payload, rows)
     return result
 
@@ -354,9 +433,9 @@ def verdict(result: Result) -> tuple[str, str]:
     return "-", ""
 
 
-def print_results(results: list[Result]) -> None:
+def print_results(results: list[Result], baseline: str = "sqlite3") -> None:
     header = (
-        f"{'case':<28} {'nocoflo med':>11} {'nocoflo p95':>11} {'sqlite3 med':>11} "
+        f"{'case':<28} {'nocoflo med':>11} {'nocoflo p95':>11} {baseline + ' med':>11} "
         f"{'ratio':>8}  {'target':<17} {'result':<6} rows"
     )
     print(header)
@@ -393,12 +472,18 @@ def describe_rss(label: str, value: float | None, check: bool = False) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Benchmark Nocoflo's rows API vs sqlite3.")
+    parser = argparse.ArgumentParser(description="Benchmark Nocoflo's rows API vs plain SQL.")
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--table", default="orders", help="table name as listed by /api/tables")
-    parser.add_argument("--db", required=True, help="the SQLite file that table lives in")
+    baseline = parser.add_mutually_exclusive_group(required=True)
+    baseline.add_argument("--db", help="the SQLite file that table lives in (sqlite3 baseline)")
+    baseline.add_argument(
+        "--baseline-url",
+        help="the PostgreSQL database that table lives in (psycopg2 baseline), "
+        "e.g. postgresql://postgres@127.0.0.1:5432/nocoflo_bench",
+    )
     parser.add_argument("--repeat", type=int, default=30, help="timed calls per case")
     parser.add_argument("--pid", type=int, help="server PID, to report its memory use")
     args = parser.parse_args(argv)
@@ -408,11 +493,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def benchmark(args: argparse.Namespace) -> None:
-    db_path = Path(args.db)
-    if not db_path.is_file():
-        raise SetupError(f"database file not found: {db_path}")
-    # Read-only, so the baseline can never modify the file the server is serving.
-    db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
+    if args.baseline_url:
+        db: Baseline = PostgreSQLBaseline(args.baseline_url)
+    else:
+        db = SQLiteBaseline(Path(args.db))
 
     with httpx.Client(base_url=args.base_url, timeout=60.0, follow_redirects=False) as client:
         login(client, args.username, args.password)
@@ -420,14 +504,12 @@ def benchmark(args: argparse.Namespace) -> None:
         columns = table.get("columns", [])
         pk = next((column["name"] for column in columns if column.get("primary_key")), "id")
         try:
-            sql_columns = [
-                d[0] for d in db.execute(select_sql(table["name"], "LIMIT 0")).description
-            ]
-            total_rows = db.execute(select_sql(table["name"], "", "count(*)")).fetchone()[0]
-        except sqlite3.Error as error:
-            raise SetupError(f"{db_path} does not hold table {table['name']!r}: {error}") from None
+            sql_columns = db.column_names(table["name"])
+            total_rows = db.execute(select_sql(table["name"], "", "count(*)"))[0][0]
+        except db.errors as error:
+            raise SetupError(f"{db.where} does not hold table {table['name']!r}: {error}") from None
         if pk not in sql_columns:
-            raise SetupError(f"primary key {pk!r} not found in {db_path}")
+            raise SetupError(f"primary key {pk!r} not found in {db.where}")
         target = Target(
             client=client,
             rows_path=f"/api/tables/{table['id']}/rows",
@@ -447,7 +529,7 @@ def benchmark(args: argparse.Namespace) -> None:
             run_case(case, target)
             for case in build_cases(target, {column["name"] for column in columns})
         ]
-        print_results(results)
+        print_results(results, db.name)
 
         if args.pid:
             print()

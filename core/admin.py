@@ -51,9 +51,9 @@ class ColumnMetaAdmin(admin.ModelAdmin):
     list_filter = ("kind", "visible", "table__datasource")
     search_fields = ("name", "display_name", "table__name")
     fields = ("table", "name", "display_name", "visible", "kind", "db_type", "nullable",
-              "primary_key", "default", "max_length", "references")  # fmt: skip
+              "primary_key", "default", "max_length", "references", "choices")  # fmt: skip
     readonly_fields = ("table", "name", "kind", "db_type", "nullable", "primary_key", "default",
-                       "max_length", "references")  # fmt: skip
+                       "max_length", "references", "choices")  # fmt: skip
 
     def has_add_permission(self, request):
         return False

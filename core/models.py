@@ -43,7 +43,16 @@ class TableMeta(models.Model):
 
     @property
     def read_only(self) -> bool:
-        return bool(self.read_only_reason)
+        return bool(self.read_only_reason) or self.datasource.read_only
+
+    @property
+    def read_only_message(self) -> str:
+        """Why nothing can be written here (empty when it can)."""
+        if self.read_only_reason:
+            return self.read_only_reason
+        if self.datasource.read_only:
+            return f"The datasource {self.datasource.name} is read-only."
+        return ""
 
     def table_config(self) -> dict:
         """What a datasource needs to find this table."""
@@ -64,6 +73,8 @@ class ColumnMeta(models.Model):
         TIME = "time"
         JSON = "json"
         UUID = "uuid"
+        ENUM = "enum"
+        ARRAY = "array"
         BINARY = "binary"
         OTHER = "other"
 
@@ -79,6 +90,8 @@ class ColumnMeta(models.Model):
     max_length = models.PositiveIntegerField(null=True, blank=True)
     # "table.column" this column references, empty when it is no foreign key.
     references = models.CharField(max_length=511, blank=True, default="")
+    # The values an enum column allows, as the database declares them.
+    choices = models.JSONField(default=list, blank=True)
     visible = models.BooleanField(default=True)
 
     class Meta:
@@ -95,4 +108,5 @@ class ColumnMeta(models.Model):
 
     @property
     def editable(self) -> bool:
-        return not self.primary_key and self.kind != self.Kind.BINARY
+        # Binary and array values are shown (a size, a JSON list), never edited.
+        return not self.primary_key and self.kind not in (self.Kind.BINARY, self.Kind.ARRAY)

@@ -8,56 +8,83 @@ from plugins_app.manager import get_manager
 from .connections import datasource_for
 from .discovery import discover_tables
 from .errors import DatasourceError
-from .models import DatasourceConfig, mask_password
-
-MASK = "***"
+from .models import DatasourceConfig, build_url
 
 
 class DatasourceForm(forms.ModelForm):
-    """Shows the connection string with its password masked; a masked password is kept as is."""
+    """A datasource as a URL, or as host, port, database, user and password.
+
+    The stored password is never sent to the browser; leaving the password empty keeps it.
+    """
 
     connection_string = forms.CharField(
+        required=False,
         widget=forms.TextInput(attrs={"size": 80, "autocomplete": "off"}),
-        help_text="A database URL, e.g. sqlite:////srv/data/shop.db. "
-        "Leave the *** in place to keep the stored password.",
+        help_text="A database URL, e.g. postgresql://bob@db.example.com:5432/shop or "
+        "sqlite:////srv/data/shop.db. Or leave it empty and fill in the fields below.",
+    )
+    host = forms.CharField(required=False)
+    port = forms.IntegerField(required=False, min_value=1, max_value=65535)
+    database = forms.CharField(required=False, help_text="Database name (SQLite: file path).")
+    username = forms.CharField(required=False)
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted. Leave empty to keep the stored password.",
     )
 
     class Meta:
         model = DatasourceConfig
-        fields = ("name", "datasource_type", "connection_string", "config_json", "enabled")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.initial["connection_string"] = mask_password(self.instance.connection_string)
-
-    def clean_connection_string(self):
-        value = self.cleaned_data["connection_string"].strip()
-        try:
-            url = make_url(value)
-        except (ArgumentError, ValueError) as exc:
-            raise forms.ValidationError("This is not a database URL") from exc
-        if url.password == MASK and self.instance.pk:
-            stored = make_url(self.instance.connection_string)
-            value = url.set(password=stored.password).render_as_string(hide_password=False)
-        return value
+        fields = ("name", "datasource_type", "connection_string", "config_json", "enabled",
+                  "read_only")  # fmt: skip
 
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("datasource_type", "")
-        if kind and kind.split("+")[0].lower() not in get_manager().datasource_classes():
-            known = ", ".join(sorted(get_manager().datasource_classes()))
+        classes = get_manager().datasource_classes()
+        if kind and kind.split("+")[0].lower() not in classes:
+            known = ", ".join(sorted(classes))
             self.add_error("datasource_type", f"No enabled datasource plugin for it ({known})")
+        url = (cleaned.get("connection_string") or "").strip()
+        if not url and cleaned.get("database"):
+            url = build_url(
+                kind, cleaned.get("host", ""), cleaned.get("port"), cleaned["database"],
+                cleaned.get("username", ""),
+            )  # fmt: skip
+        if not url:
+            self.add_error("connection_string", "Give a URL, or at least a database.")
+            return cleaned
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError):
+            self.add_error("connection_string", "This is not a database URL")
+            return cleaned
+        cleaned["connection_string"] = url
         return cleaned
+
+    def save(self, commit=True):
+        config = super().save(commit=False)
+        password = self.cleaned_data.get("password") or None
+        config.set_connection(self.cleaned_data["connection_string"], password)
+        if commit:
+            config.save()
+        return config
 
 
 @admin.register(DatasourceConfig)
 class DatasourceConfigAdmin(admin.ModelAdmin):
     form = DatasourceForm
-    list_display = ("name", "datasource_type", "safe_connection_string", "enabled", "table_count")
-    list_filter = ("datasource_type", "enabled")
+    list_display = ("name", "datasource_type", "safe_connection_string", "enabled", "read_only",
+                    "table_count")  # fmt: skip
+    list_filter = ("datasource_type", "enabled", "read_only")
     search_fields = ("name",)
-    actions = ("test_connection", "discover")
+    actions = ("test_connection", "sync_schema")
+    fieldsets = (
+        (None, {"fields": ("name", "datasource_type", "enabled", "read_only")}),
+        ("Connection as a URL", {"fields": ("connection_string",)}),
+        ("…or as fields", {"fields": ("host", "port", "database", "username", "password")}),
+        ("Options", {"fields": ("config_json",), "classes": ("collapse",)}),
+    )
 
     @admin.display(description="tables")
     def table_count(self, obj):
@@ -72,8 +99,8 @@ class DatasourceConfigAdmin(admin.ModelAdmin):
             except DatasourceError as exc:
                 self.message_user(request, f"{config.name}: {exc}", messages.ERROR)
 
-    @admin.action(description="Discover tables")
-    def discover(self, request, queryset):
+    @admin.action(description="Sync schema (discover tables)")
+    def sync_schema(self, request, queryset):
         for config in queryset:
             try:
                 report = discover_tables(config)

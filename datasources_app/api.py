@@ -8,12 +8,17 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from core import access
 
 from . import rows
 from .base import FILTER_OPS, Filter, Query
-from .errors import InvalidQuery
+from .connections import DatasourceTypeUnavailable, probe
+from .discovery import discover_tables
+from .errors import DatasourceError, InvalidQuery
+from .models import DatasourceConfig
 
 router = Router(tags=["tables"])
 
@@ -25,6 +30,7 @@ class ColumnOut(Schema):
     type: str
     nullable: bool
     primary_key: bool
+    choices: list[Any] = []
 
 
 class TableOut(Schema):
@@ -79,6 +85,7 @@ def list_tables(request: HttpRequest):
                     "type": c.kind,
                     "nullable": c.nullable,
                     "primary_key": c.primary_key,
+                    "choices": c.choices,
                 }
                 for c in t.columns.all()
                 if c.visible or sees_all
@@ -192,3 +199,94 @@ def delete_row(request: HttpRequest, table_id: int, row_key: str):
     if not deleted:
         raise rows.RowNotFound("No such row")
     return {"deleted": deleted}
+
+
+# --- datasources (admins) ---------------------------------------------------------------------
+
+
+class DatasourceIn(Schema):
+    type: str
+    connection_string: str
+    config: dict[str, Any] = {}
+    name: str | None = None
+    read_only: bool = False
+
+
+class DatasourceOut(Schema):
+    id: int
+    name: str
+    type: str
+    connection: str
+    enabled: bool
+    read_only: bool
+    tables: int
+
+
+def _require_perm(request: HttpRequest, action: str) -> None:
+    if not request.user.has_perm(f"datasources_app.{action}_datasourceconfig"):
+        raise HttpError(403, f"You may not {action} datasources")
+
+
+def _answer(status: int, body: dict) -> HttpResponse:
+    return HttpResponse(json.dumps(body), status=status, content_type="application/json")
+
+
+def _failure(status: int, message: str) -> HttpResponse:
+    return _answer(status, {"success": False, "message": message})
+
+
+@router.get("/datasources", response=list[DatasourceOut], tags=["datasources"])
+def list_datasources(request: HttpRequest):
+    """Datasources with their connection (password masked) and table counts."""
+    _require_perm(request, "view")
+    return [
+        {"id": d.pk, "name": d.name, "type": d.datasource_type,
+         "connection": d.safe_connection_string(), "enabled": d.enabled,
+         "read_only": d.read_only, "tables": d.tables.count()}
+        for d in DatasourceConfig.objects.all()
+    ]  # fmt: skip
+
+
+@router.post("/datasources", tags=["datasources"])
+def create_datasource(request: HttpRequest, body: DatasourceIn):
+    """Add a datasource: its connection is tested and its tables discovered; nothing is saved
+    when it cannot be reached. Answers `{"success": true, "datasource_id": N}`."""
+    _require_perm(request, "add")
+    try:
+        url = make_url(body.connection_string.strip())
+    except (ArgumentError, ValueError):
+        return _failure(400, "The connection string is not a database URL")
+    name = (body.name or url.database or body.type).strip()[:255]
+    if DatasourceConfig.objects.filter(name=name).exists():
+        return _failure(400, f"A datasource named {name!r} exists already")
+    config = DatasourceConfig(
+        name=name, datasource_type=body.type.strip().lower(), config_json=body.config,
+        read_only=body.read_only,
+    )  # fmt: skip
+    config.set_connection(body.connection_string.strip())
+    try:
+        probe(config)
+    except DatasourceError as exc:
+        return _failure(400 if isinstance(exc, DatasourceTypeUnavailable) else 502, str(exc))
+    config.save()
+    try:
+        report = discover_tables(config)
+    except DatasourceError as exc:
+        config.delete()
+        return _failure(502, str(exc))
+    return _answer(201, {"success": True, "datasource_id": config.pk, "message": str(report),
+                         "tables": report.tables_added})  # fmt: skip
+
+
+@router.post("/datasources/{datasource_id}/sync", tags=["datasources"])
+def sync_datasource(request: HttpRequest, datasource_id: int):
+    """Read the schema again; answers the tables and columns added, removed and changed."""
+    _require_perm(request, "change")
+    config = DatasourceConfig.objects.filter(pk=datasource_id).first()
+    if config is None:
+        raise HttpError(404, "No such datasource")
+    try:
+        report = discover_tables(config)
+    except DatasourceError as exc:
+        return _failure(502, str(exc))
+    return {"success": True, "message": str(report), **report.as_dict()}

@@ -7,6 +7,7 @@ import threading
 
 from django.conf import settings
 
+from core.crypto import SecretUnreadable
 from plugins_app.manager import PluginError, get_manager
 
 from .base import BaseDatasource
@@ -21,10 +22,8 @@ class DatasourceTypeUnavailable(DatasourceUnavailable):
     """No enabled plugin handles this datasource's type."""
 
 
-def datasource_for(config: DatasourceConfig) -> BaseDatasource:
-    """The live datasource object for a configuration, built by its plugin."""
-    if not config.enabled:
-        raise DatasourceUnavailable(f"The datasource {config.name!r} is disabled")
+def _blueprint(config: DatasourceConfig) -> tuple[str, type, str, dict]:
+    """(plugin name, datasource class, URL with password, options) for a configuration."""
     manager = get_manager()
     try:
         cls = manager.get_datasource(config.datasource_type)
@@ -35,20 +34,52 @@ def datasource_for(config: DatasourceConfig) -> BaseDatasource:
         "statement_timeout": settings.NOCOFLO_STATEMENT_TIMEOUT,
         **(config.config_json or {}),
     }
-    fingerprint = (cls, config.connection_string, json.dumps(options, sort_keys=True, default=str))
+    try:
+        url = config.connection_url()
+    except SecretUnreadable as exc:
+        raise DatasourceUnavailable(str(exc)) from exc
+    return manager.datasource_plugin_name(config.datasource_type), cls, url, options
+
+
+def _build(name: str, cls: type, url: str, options: dict) -> BaseDatasource:
+    try:
+        return get_manager().call(name, cls, url, options)
+    except PluginError as exc:
+        raise DatasourceError(str(exc)) from exc
+
+
+def datasource_for(config: DatasourceConfig) -> BaseDatasource:
+    """The live datasource object for a configuration, built by its plugin."""
+    if not config.enabled:
+        raise DatasourceUnavailable(f"The datasource {config.name!r} is disabled")
+    name, cls, url, options = _blueprint(config)
+    fingerprint = (cls, url, json.dumps(options, sort_keys=True, default=str))
     with _lock:
         cached = _open.get(config.pk)
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
         if cached is not None:
             cached[1].close()
-        name = manager.datasource_plugin_name(config.datasource_type)
-        try:
-            datasource = manager.call(name, cls, config.connection_string, options)
-        except PluginError as exc:
-            raise DatasourceError(str(exc)) from exc
+        datasource = _build(name, cls, url, options)
         _open[config.pk] = (fingerprint, datasource)
         return datasource
+
+
+def probe(config: DatasourceConfig) -> None:
+    """Test a configuration that may not be saved yet; raises DatasourceError saying why."""
+    datasource = _build(*_blueprint(config))
+    try:
+        datasource.test_connection()
+    finally:
+        datasource.close()
+
+
+def close_datasource(pk: int) -> None:
+    """Close the pool of a datasource that was changed or deleted."""
+    with _lock:
+        cached = _open.pop(pk, None)
+    if cached is not None:
+        cached[1].close()
 
 
 def close_all() -> None:

@@ -15,29 +15,32 @@ from .connections import datasource_for
 from .models import DatasourceConfig
 
 # Column attributes that come from the database and are refreshed on every sync.
-_DISCOVERED = ("kind", "db_type", "nullable", "primary_key", "default", "max_length", "references")
+_DISCOVERED = (
+    "kind", "db_type", "nullable", "primary_key", "default", "max_length", "references", "choices",
+)  # fmt: skip
 
 
 @dataclass
 class SyncReport:
+    """What a sync changed: tables, and columns of tables that stayed ("table.column")."""
+
     tables_added: list[str] = field(default_factory=list)
     tables_removed: list[str] = field(default_factory=list)
     tables_changed: list[str] = field(default_factory=list)
+    columns_added: list[str] = field(default_factory=list)
+    columns_removed: list[str] = field(default_factory=list)
+    columns_changed: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "tables_added": self.tables_added,
-            "tables_removed": self.tables_removed,
-            "tables_changed": self.tables_changed,
-        }
+        return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
 
     def __str__(self) -> str:
-        parts = [
-            f"{len(self.tables_added)} added",
-            f"{len(self.tables_removed)} removed",
-            f"{len(self.tables_changed)} changed",
-        ]
-        return "tables: " + ", ".join(parts)
+        tables = (self.tables_added, self.tables_removed, self.tables_changed)
+        columns = (self.columns_added, self.columns_removed, self.columns_changed)
+        return (
+            "tables: {} added, {} removed, {} changed; columns: {} added, {} removed, {} "
+            "changed".format(*(len(t) for t in tables), *(len(c) for c in columns))
+        )
 
 
 def discover_tables(config: DatasourceConfig) -> SyncReport:
@@ -67,11 +70,17 @@ def discover_tables(config: DatasourceConfig) -> SyncReport:
                 report.tables_added.append(_label(ident))
             elif _sync_columns_changed(table, columns) or table.key_columns != keys:
                 report.tables_changed.append(_label(ident))
+            new_table = table.pk is None
             table.is_view = entry["is_view"]
             table.key_columns = keys
             table.read_only_reason = _read_only_reason(entry, keys)
             table.save()
-            _sync_columns(table, columns)
+            added, removed, changed = _sync_columns(table, columns)
+            if not new_table:
+                prefix = _label(ident) + "."
+                report.columns_added += [prefix + name for name in added]
+                report.columns_removed += [prefix + name for name in removed]
+                report.columns_changed += [prefix + name for name in changed]
     return report
 
 
@@ -102,16 +111,27 @@ def _value(column: dict, attr: str):
     value = column.get(attr)
     if attr in ("db_type", "default", "references"):
         return value or ""
+    if attr == "choices":
+        return list(value or [])
     return value
 
 
-def _sync_columns(table: TableMeta, columns: list[dict]) -> None:
+def _sync_columns(table: TableMeta, columns: list[dict]) -> tuple[list, list, list]:
+    """Update the table's columns; answers the names added, removed and changed."""
     current = {c.name: c for c in table.columns.all()}
     names = {c["name"] for c in columns}
-    table.columns.exclude(name__in=names).delete()
+    removed = sorted(set(current) - names)
+    table.columns.filter(name__in=removed).delete()
+    added, changed = [], []
     for position, column in enumerate(columns):
-        meta = current.get(column["name"]) or ColumnMeta(table=table, name=column["name"])
+        meta = current.get(column["name"])
+        if meta is None:
+            meta = ColumnMeta(table=table, name=column["name"])
+            added.append(column["name"])
+        elif any(getattr(meta, attr) != _value(column, attr) for attr in _DISCOVERED):
+            changed.append(column["name"])
         meta.position = position
         for attr in _DISCOVERED:
             setattr(meta, attr, _value(column, attr))
         meta.save()
+    return added, removed, changed

@@ -64,6 +64,7 @@ class OpenTable:
                 "max_length": c.max_length,
                 "editable": c.editable and not self.table.read_only,
                 "references": c.references,
+                "choices": list(c.choices or []),
             }
             for c in self.columns
         ]
@@ -85,7 +86,7 @@ def open_table(user: Any, table_id: Any) -> OpenTable:
 
 def _require(opened: OpenTable, action: str, doing: str) -> None:
     if opened.table.read_only:
-        raise ReadOnlyTable(opened.table.read_only_reason)
+        raise ReadOnlyTable(opened.table.read_only_message)
     if not opened.may(action):
         raise NotAllowed(f"You may not {doing} in {opened.table.label}")
 

@@ -40,6 +40,7 @@ class SQLAlchemyDatasource(BaseDatasource):
         self._engine: Engine | None = None
         self._tables: dict[tuple[str | None, str], sa.Table] = {}
         self._kinds_cache: dict[tuple[str | None, str], dict[str, str]] = {}
+        self._choices_cache: dict[tuple[str | None, str], dict[str, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
         self.connect_timeout = float(self.config.get("connect_timeout", 5))
         self.statement_timeout = float(self.config.get("statement_timeout", 10))
@@ -80,6 +81,8 @@ class SQLAlchemyDatasource(BaseDatasource):
         detail = str(orig) if orig is not None else type(exc).__name__
         if isinstance(exc, sa_exc.IntegrityError):
             return InvalidValue(f"The database refused the change: {detail}")
+        if isinstance(exc, sa_exc.DataError):
+            return InvalidValue(f"The database refused the value: {detail}")
         if isinstance(exc, sa_exc.NoSuchTableError):
             return RowNotFound(f"The table {exc} no longer exists in the database")
         log.warning("datasource error: %s", detail)
@@ -102,7 +105,13 @@ class SQLAlchemyDatasource(BaseDatasource):
                 raise RowNotFound(f"The table {ident[1]!r} does not exist in the database") from exc
             except sa_exc.SQLAlchemyError as exc:
                 raise self.translate_error(exc) from exc
+            # Kinds and choices come from the reflected types, before adapt_table may swap them.
             self._kinds_cache[ident] = {c.name: self.column_kind(c) for c in table.columns}
+            self._choices_cache[ident] = {
+                c.name: self.column_choices(c)
+                for c in table.columns
+                if self._kinds_cache[ident][c.name] == "enum"
+            }
             table = self.adapt_table(table)
             self._tables[ident] = table
         return table
@@ -122,13 +131,23 @@ class SQLAlchemyDatasource(BaseDatasource):
         self.reflect(table_config)
         return self._kinds_cache[(table_config.get("schema") or None, table_config["name"])]
 
+    def choices(self, table_config: dict) -> dict[str, tuple[str, ...]]:
+        """The allowed values of each enum column."""
+        self.reflect(table_config)
+        return self._choices_cache[(table_config.get("schema") or None, table_config["name"])]
+
     def column_kind(self, column: sa.Column) -> str:
         """Nocoflo's kind for a reflected column."""
         return self.kind_of(column.type)
 
+    def column_choices(self, column: sa.Column) -> tuple[str, ...]:
+        """The values an enum column allows, as reflected."""
+        return tuple(getattr(column.type, "enums", None) or ())
+
     def kind_of(self, type_: sa.types.TypeEngine) -> str:
         """Nocoflo's kind for a reflected column type."""
         checks = (
+            (sa.ARRAY, "array"),
             (sa.Boolean, "boolean"),
             (sa.Integer, "integer"),
             (sa.Float, "real"),
@@ -140,7 +159,7 @@ class SQLAlchemyDatasource(BaseDatasource):
             (sa.Uuid, "uuid"),
             (sa.LargeBinary, "binary"),
             (sa.types._Binary, "binary"),
-            (sa.Enum, "text"),
+            (sa.Enum, "enum"),
             (sa.String, "text"),
         )
         for cls, kind in checks:
@@ -151,6 +170,7 @@ class SQLAlchemyDatasource(BaseDatasource):
     def specs(self, table_config: dict) -> dict[str, ColumnSpec]:
         table = self.reflect(table_config)
         kinds = self.kinds(table_config)
+        choices = self.choices(table_config)
         single_int_pk = len(table.primary_key.columns) == 1 and all(
             kinds[c.name] == "integer" for c in table.primary_key.columns
         )
@@ -159,9 +179,12 @@ class SQLAlchemyDatasource(BaseDatasource):
                 name=c.name,
                 kind=kinds[c.name],
                 nullable=bool(c.nullable) and not c.primary_key,
-                max_length=self.max_length_of(c),
+                max_length=self.max_length_of(c) if kinds[c.name] != "enum" else None,
                 primary_key=c.primary_key,
-                has_default=c.server_default is not None or (c.primary_key and single_int_pk),
+                has_default=c.server_default is not None
+                or c.identity is not None
+                or (c.primary_key and single_int_pk),
+                choices=choices.get(c.name, ()),
             )
             for c in table.columns
         }
@@ -221,6 +244,7 @@ class SQLAlchemyDatasource(BaseDatasource):
                     "default": _default_text(c),
                     "max_length": specs[c.name].max_length,
                     "references": fk.target_fullname if fk is not None else "",
+                    "choices": list(specs[c.name].choices),
                 }
             )
         return columns
@@ -251,7 +275,11 @@ class SQLAlchemyDatasource(BaseDatasource):
         conditions = [self.filter_condition(table, kinds, f) for f in query.filters]
         if query.search:
             shown = query.columns or list(kinds)  # never match text the user is not shown
-            text_columns = [table.c[n] for n, k in kinds.items() if k == "text" and n in shown]
+            text_columns = [
+                self.as_text(table.c[n], k)
+                for n, k in kinds.items()
+                if k in ("text", "enum") and n in shown
+            ]
             if text_columns:
                 conditions.append(sa.or_(*(self.text_match(c, query.search) for c in text_columns)))
             else:
@@ -260,6 +288,21 @@ class SQLAlchemyDatasource(BaseDatasource):
 
     def text_match(self, column: sa.ColumnElement, text: str) -> sa.ColumnElement:
         return column.icontains(text, autoescape=True)
+
+    def as_text(self, column: sa.ColumnElement, kind: str) -> sa.ColumnElement:
+        """The column as text, for contains/startswith and search (numbers, dates, enums...)."""
+        return column if kind == "text" else sa.cast(column, sa.String)
+
+    def bound(self, column: sa.ColumnElement, kind: str, value: Any) -> Any:
+        """A value to compare with the column; floats of single precision need the column's type
+        on both sides, or 1.1 (float4) never equals 1.1 (float8)."""
+        if kind == "real" and value is not None and not isinstance(column.type, sa.Double):
+            return sa.cast(sa.literal(value, column.type), column.type)
+        return value
+
+    def sort_expression(self, column: sa.ColumnElement, kind: str) -> sa.ColumnElement:
+        """What to order a column by (a dialect may order a type through a cast)."""
+        return column
 
     def filter_condition(
         self, table: sa.Table, kinds: dict[str, str], flt: Filter
@@ -270,13 +313,18 @@ class SQLAlchemyDatasource(BaseDatasource):
             return column.is_(None)
         if op == "notnull":
             return column.is_not(None)
+        kind = kinds[flt.column]
         if op == "contains":
-            return self.text_match(column, str(flt.value if flt.value is not None else ""))
+            return self.text_match(
+                self.as_text(column, kind), str(flt.value if flt.value is not None else "")
+            )
         if op == "startswith":
-            return column.istartswith(
+            return self.as_text(column, kind).istartswith(
                 str(flt.value if flt.value is not None else ""), autoescape=True
             )
-        spec = ColumnSpec(name=flt.column, kind=kinds[flt.column])
+        spec = ColumnSpec(
+            name=flt.column, kind=kind, choices=self._choices_of_table(table).get(flt.column, ())
+        )
         if op == "in":
             values = flt.value if isinstance(flt.value, list) else [flt.value]
             return column.in_([self.filter_value(spec, v) for v in values])
@@ -293,7 +341,12 @@ class SQLAlchemyDatasource(BaseDatasource):
             raise InvalidQuery(f"Unknown filter operator {op!r}")
         if value is None:
             return column.is_(None) if op == "eq" else column.is_not(None)
+        if kind == "real" and op in ("eq", "ne"):
+            value = self.bound(column, kind, value)
         return operators[op](value)
+
+    def _choices_of_table(self, table: sa.Table) -> dict[str, tuple[str, ...]]:
+        return self._choices_cache.get((table.schema, table.name), {})
 
     def filter_value(self, spec: ColumnSpec, raw: Any) -> Any:
         try:
@@ -318,8 +371,16 @@ class SQLAlchemyDatasource(BaseDatasource):
         order = [(self.column(table, name), desc) for name, desc in query.sort]
         sorted_names = {c.name for c, _ in order}
         order += [(k, False) for k in key_exprs if k.name not in sorted_names]
+        order = [
+            (self.sort_expression(c, kinds.get(getattr(c, "name", ""), "")), d) for c, d in order
+        ]
         conditions = self.where_clause(table, kinds, query)
         offset, after = self._decode_cursor(query, len(order))
+        if after:
+            after = [
+                self.cursor_value(c, kinds.get(getattr(c, "name", ""), ""), v)
+                for (c, _), v in zip(order, after, strict=True)
+            ]
         page_conditions = conditions + ([_keyset_condition(order, after)] if after else [])
 
         stmt = sa.select(
@@ -349,6 +410,16 @@ class SQLAlchemyDatasource(BaseDatasource):
             else:
                 next_cursor = _encode_cursor({"offset": (offset or 0) + query.limit})
         return Page(columns=names, rows=rows, count=total, next=next_cursor)
+
+    def cursor_value(self, column: sa.ColumnElement, kind: str, value: Any) -> Any:
+        """A value of a keyset cursor (JSON, as a page showed it) as the column compares it."""
+        if not kind or value is None:
+            return value
+        try:
+            typed = self.to_db(kind, coerce(ColumnSpec(str(column.name), kind), value))
+        except InvalidValue as exc:
+            raise InvalidQuery("That cursor does not fit this table") from exc
+        return self.bound(column, kind, typed)
 
     def _keyset_ok(self, table: sa.Table, order: list[tuple[Any, bool]]) -> bool:
         """Keyset paging needs ordered columns without NULLs (NULLs do not compare)."""
@@ -418,7 +489,7 @@ class SQLAlchemyDatasource(BaseDatasource):
                 raise InvalidValue(f"The table has no column {name!r}", str(name))
             if spec.primary_key and not inserting:
                 raise InvalidValue(f"{name} is part of the primary key and cannot be changed", name)
-            if spec.kind in ("binary", "other"):
+            if spec.kind in ("binary", "array", "other"):
                 raise InvalidValue(f"{name} is read-only in Nocoflo", name)
             checked[name] = self.to_db(spec.kind, coerce(spec, raw))
         if inserting:
@@ -452,7 +523,9 @@ class SQLAlchemyDatasource(BaseDatasource):
             column = table.c[name]
             stored = self.expected_to_db(specs[name], seen)
             conditions.append(
-                column.is_(None) if stored is None else self.same_value(column, stored)
+                column.is_(None)
+                if stored is None
+                else self.same_value(column, stored, specs[name].kind)
             )
         with self.connect(write=True) as conn:
             result = conn.execute(sa.update(table).where(*conditions).values(**new_values))
@@ -465,8 +538,9 @@ class SQLAlchemyDatasource(BaseDatasource):
                 )
         return current
 
-    def same_value(self, column: sa.ColumnElement, value: Any) -> sa.ColumnElement:
-        return column.is_not_distinct_from(value)
+    def same_value(self, column: sa.ColumnElement, value: Any, kind: str = "") -> sa.ColumnElement:
+        """The column still holds `value` (compare-and-set)."""
+        return column.is_not_distinct_from(self.bound(column, kind, value))
 
     def update_cell(
         self,
@@ -511,6 +585,10 @@ def _default_text(column: sa.Column) -> str:
     default = column.server_default
     if default is None:
         return ""
+    if isinstance(default, sa.Identity):
+        return "identity"
+    if isinstance(default, sa.Computed):
+        return f"generated: {default.sqltext}"[:255]
     arg = getattr(default, "arg", default)
     return str(getattr(arg, "text", arg))
 

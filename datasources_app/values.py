@@ -32,6 +32,8 @@ class ColumnSpec:
     max_length: int | None = None
     primary_key: bool = False
     has_default: bool = False
+    #: The values an enum column allows (empty: any value of its kind).
+    choices: tuple[str, ...] = ()
 
 
 def coerce(spec: ColumnSpec, raw: Any) -> Any:
@@ -47,6 +49,11 @@ def coerce(spec: ColumnSpec, raw: Any) -> Any:
             f"{spec.name} needs {_DESCRIPTIONS.get(spec.kind, 'a value')}, not {_shorten(raw)!r}",
             spec.name,
         ) from None
+    if spec.kind == "enum" and spec.choices and value not in spec.choices:
+        allowed = ", ".join(map(str, spec.choices))
+        raise InvalidValue(
+            f"{spec.name} must be one of {allowed}, not {_shorten(raw)!r}", spec.name
+        )
     if spec.max_length is not None and isinstance(value, str) and len(value) > spec.max_length:
         raise InvalidValue(
             f"{spec.name} takes at most {spec.max_length} characters ({len(value)} given)",
@@ -145,8 +152,8 @@ def _uuid(raw: Any) -> uuid.UUID:
     return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw).strip())
 
 
-def _binary(raw: Any) -> bytes:
-    raise TypeError  # binary columns are shown, never edited
+def _read_only(raw: Any) -> Any:
+    raise TypeError  # binary and array columns are shown, never edited
 
 
 def _as_is(raw: Any) -> Any:
@@ -162,9 +169,11 @@ _CONVERTERS = {
     "datetime": _datetime,
     "time": _time,
     "text": _text,
+    "enum": _text,
     "json": _json,
     "uuid": _uuid,
-    "binary": _binary,
+    "binary": _read_only,
+    "array": _read_only,
 }
 
 _DESCRIPTIONS = {
@@ -176,9 +185,11 @@ _DESCRIPTIONS = {
     "datetime": "a date and time like 2024-12-31 23:59:00",
     "time": "a time like 23:59:00",
     "text": "text",
+    "enum": "one of its choices",
     "json": "valid JSON",
     "uuid": "a UUID",
     "binary": "nothing: binary columns are read-only",
+    "array": "nothing: array columns are read-only",
 }
 
 
@@ -202,6 +213,9 @@ def to_json(kind: str, value: Any) -> Any:
         return str(value)
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return str(value)
+    if isinstance(value, list | tuple) and kind != "json":
+        # Arrays (PostgreSQL) hold dates, decimals... of their own: each becomes JSON too.
+        return [to_json("", v) for v in value]
     return value
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import environ
 
+from core.database import database_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -79,14 +81,13 @@ TEMPLATES = [
 
 ASGI_APPLICATION = "nocoflo_project.asgi.application"
 
+# SQLite (the default), PostgreSQL or MySQL/MariaDB; core/database.py adds each
+# backend's options (SQLite WAL, MySQL utf8mb4 and strict mode) and the test database's name.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'nocoflo.sqlite3'}"),
+    "default": database_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'nocoflo.sqlite3'}"
+    ),
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and a busy timeout let the API threads and page handlers share the metadata file.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
-    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -129,6 +130,9 @@ NOCOFLO_ENABLED_PLUGINS = env.list("NOCOFLO_ENABLED_PLUGINS", default=[])
 NOCOFLO_PLUGIN_DIRS = env.list("NOCOFLO_PLUGIN_DIRS", default=[])
 # Make a plugin that fails to load fatal instead of logging it (used by tests).
 NOCOFLO_STRICT_PLUGINS = env.bool("NOCOFLO_STRICT_PLUGINS", default=False)
+
+# Key for datasource passwords at rest (a Fernet key); derived from SECRET_KEY when empty.
+NOCOFLO_ENCRYPTION_KEY = env.str("NOCOFLO_ENCRYPTION_KEY", default="")
 
 # Time limits for the user's databases, in seconds.
 NOCOFLO_CONNECT_TIMEOUT = env.float("NOCOFLO_CONNECT_TIMEOUT", default=5.0)

@@ -30,6 +30,9 @@ log = logging.getLogger("nocoflo.plugins")
 BUILTIN_PLUGINS = (
     "views_app.builtin.table",
     "datasources_app.builtin.sqlite",
+    "datasources_app.builtin.postgresql",
+    # Needs mysqlclient (the `mysql` extra): without it, this one plugin fails to load.
+    "datasources_app.builtin.mysql",
 )
 # Plugins Nocoflo cannot work without: never disabled.
 ESSENTIAL_PLUGINS = frozenset({"table_view", "sqlite_datasource"})

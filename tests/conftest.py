@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.contrib.auth.models import Permission
+from django.db import connections
 
 from core.models import TableMeta
 from datasources_app.connections import close_all
@@ -19,6 +21,14 @@ PASSWORD = "correct horse battery staple"
 def _close_datasources():
     yield
     close_all()
+
+
+@pytest.fixture(autouse=True)
+def _close_worker_thread_connections():
+    """ORM calls of async tests run in asgiref's worker thread, whose connections outlive the test:
+    PostgreSQL then refuses to drop the test database. Close them after every test."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture(scope="session")

@@ -206,8 +206,20 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             return int(value)
         return value
 
-    def same_value(self, column, value):
+    def same_value(self, column, value, kind: str = ""):
         return column.op("IS")(value)
+
+    # Columns are read and compared untyped here (see adapt_table): values go to SQLite as the
+    # pages showed them, and LIKE works on any stored value.
+
+    def bound(self, column, kind: str, value: Any) -> Any:
+        return value
+
+    def cursor_value(self, column, kind: str, value: Any) -> Any:
+        return value
+
+    def as_text(self, column, kind: str):
+        return column
 
 
 def _parse_type(declared: str) -> Any:

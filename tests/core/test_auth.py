@@ -60,3 +60,26 @@ def test_session_key_is_read_from_the_django_cookie():
     request = SimpleNamespace(cookies={settings.SESSION_COOKIE_NAME: "abc123", "other": "x"})
     assert session_key_of(request) == "abc123"
     assert session_key_of(SimpleNamespace(cookies={"other": "x"})) is None
+
+
+async def test_the_page_thread_connection_is_retired_between_events(signed_in, monkeypatch):
+    """Page events reuse one worker thread: a connection the server dropped (a restart, MySQL's
+    wait_timeout) must be replaced at the next event, as Django does at each request."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    user, _, key = signed_in
+    await user_for_session(key)  # the worker thread now has a connection
+    closed = []
+
+    def server_hangs_up():
+        connection = connections["default"]
+        connection.errors_occurred = True
+        monkeypatch.setattr(connection, "is_usable", lambda: False)
+        real_close = connection.close
+        monkeypatch.setattr(connection, "close", lambda: closed.append(real_close()))
+
+    await sync_to_async(server_hangs_up)()
+    found = await user_for_session(key)
+    assert closed
+    assert found.pk == user.pk

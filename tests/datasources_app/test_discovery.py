@@ -43,7 +43,9 @@ def test_first_discovery_adds_every_table_and_view(db, shop_file):
         "shadow",
     ]
     assert report.tables_removed == [] and report.tables_changed == []
-    assert str(report) == "tables: 8 added, 0 removed, 0 changed"
+    assert str(report) == (
+        "tables: 8 added, 0 removed, 0 changed; columns: 0 added, 0 removed, 0 changed"
+    )
     assert config.tables.count() == 8
 
 
@@ -81,7 +83,10 @@ def test_discovered_metadata(shop_source):
 
 def test_a_resync_without_changes_reports_nothing(shop_source):
     report = discover_tables(shop_source)
-    assert report.as_dict() == {"tables_added": [], "tables_removed": [], "tables_changed": []}
+    assert report.as_dict() == {
+        "tables_added": [], "tables_removed": [], "tables_changed": [],
+        "columns_added": [], "columns_removed": [], "columns_changed": [],
+    }  # fmt: skip
 
 
 def test_added_removed_and_changed_tables_are_reported(shop_source, shop_file):
@@ -97,7 +102,10 @@ def test_added_removed_and_changed_tables_are_reported(shop_source, shop_file):
     assert report.tables_added == ["reviews"]
     assert report.tables_removed == ["counters"]
     assert report.tables_changed == ["books"]
-    assert str(report) == "tables: 1 added, 1 removed, 1 changed"
+    assert str(report) == (
+        "tables: 1 added, 1 removed, 1 changed; columns: 1 added, 0 removed, 0 changed"
+    )
+    assert report.columns_added == ["books.isbn"]
     assert not shop_source.tables.filter(name="counters").exists()
     assert not ColumnMeta.objects.filter(table__name="counters").exists()
     books = shop_source.tables.get(name="books")
@@ -116,6 +124,7 @@ def test_a_changed_column_type_or_key_is_reported(shop_source, shop_file):
     )
     report = discover_tables(shop_source)
     assert report.tables_changed == ["notes"]
+    assert report.columns_changed == ["notes.body", "notes.n"]
     notes = shop_source.tables.get(name="notes")
     assert notes.key_columns == ["body"]
     assert notes.columns.get(name="n").kind == "real"
@@ -165,7 +174,9 @@ def test_discovery_of_an_unreachable_datasource_fails_without_changes(shop_sourc
 
 
 def test_sync_report_defaults():
-    assert str(SyncReport()) == "tables: 0 added, 0 removed, 0 changed"
+    assert str(SyncReport()) == (
+        "tables: 0 added, 0 removed, 0 changed; columns: 0 added, 0 removed, 0 changed"
+    )
 
 
 def test_table_config_of_discovered_tables(shop_source):
@@ -223,7 +234,7 @@ def test_a_disabled_datasource_is_unavailable(db, shop_file):
 
 
 def test_a_type_without_a_plugin_is_unavailable(db):
-    config = DatasourceFactory(datasource_type="postgresql", connection_string="postgresql://x/y")
+    config = DatasourceFactory(datasource_type="oracle", connection_string="oracle://x/y")
     with pytest.raises(DatasourceTypeUnavailable, match="No enabled datasource plugin"):
         datasource_for(config)
 

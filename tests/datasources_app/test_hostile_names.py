@@ -87,11 +87,7 @@ def test_discovery_keeps_the_exact_names(hostile_source):
     }
     keyword = table_of(hostile_source, KEYWORD_TABLE)
     assert keyword.columns.get(name="group").nullable is False
-    assert discover_tables(hostile_source).as_dict() == {
-        "tables_added": [],
-        "tables_removed": [],
-        "tables_changed": [],
-    }
+    assert not any(discover_tables(hostile_source).as_dict().values())
 
 
 def test_reading_every_row(ds):

@@ -76,6 +76,7 @@ def test_table_list_for_an_admin(admin_client, demo_source):
         "type": "integer",
         "nullable": False,
         "primary_key": True,
+        "choices": [],
     }
     assert [c["name"] for c in orders["columns"]][-1] == "comment"
 

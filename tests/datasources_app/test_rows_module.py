@@ -49,6 +49,7 @@ def test_describe_columns(admin_user, shop_source):
         "max_length": 10,
         "editable": True,
         "references": "",
+        "choices": [],
     }
     assert described["id"]["editable"] is False
     assert described["photo"]["editable"] is False

@@ -780,10 +780,11 @@ def test_generic_datasource_reports_missing_tables_and_unreachable_files(generic
         (sa.JSON(), "json"),
         (sa.Uuid(), "uuid"),
         (sa.LargeBinary(), "binary"),
-        (sa.Enum("a", "b"), "text"),
+        (sa.Enum("a", "b"), "enum"),
         (sa.String(5), "text"),
         (sa.types.NullType(), "other"),
-        (sa.ARRAY(sa.Integer), "other"),
+        (sa.ARRAY(sa.Integer), "array"),
+        (sa.Interval(), "other"),
     ],
 )
 def test_kind_of_reflected_types(type_, kind):
@@ -792,7 +793,7 @@ def test_kind_of_reflected_types(type_, kind):
 
 def test_sqlite_treats_untyped_columns_as_text():
     assert SQLiteDatasource("sqlite:///x.db").kind_of(sa.types.NullType()) == "text"
-    assert SQLiteDatasource("sqlite:///x.db").kind_of(sa.ARRAY(sa.Integer)) == "other"
+    assert SQLiteDatasource("sqlite:///x.db").kind_of(sa.Interval()) == "other"
 
 
 def test_type_name_of_an_uncompilable_type_is_empty():

@@ -167,3 +167,30 @@ def test_row_keys_round_trip_and_are_url_safe(values):
 def test_garbage_row_keys_are_refused(key):
     with pytest.raises(InvalidValue, match="not a row key"):
         decode_key(key, 1)
+
+
+def test_enums_take_only_their_choices():
+    mood = spec("enum", choices=("happy", "sad"), nullable=False)
+    assert coerce(mood, "sad") == "sad"
+    with pytest.raises(InvalidValue, match="col must be one of happy, sad, not 'Sad'") as refused:
+        coerce(mood, "Sad")
+    assert refused.value.column == "col"
+    with pytest.raises(InvalidValue, match="cannot be empty"):
+        coerce(mood, "")
+    assert coerce(spec("enum"), "anything") == "anything"  # choices unknown: any text
+    assert ColumnSpec("c", "text").choices == ()
+
+
+@pytest.mark.parametrize("kind", ["array", "binary"])
+def test_arrays_and_binary_values_are_never_written(kind):
+    with pytest.raises(InvalidValue, match="read-only"):
+        coerce(spec(kind), [1, 2])
+
+
+def test_arrays_are_shown_as_json_lists_of_json_values():
+    value = [Decimal("1.50"), dt.date(2024, 1, 2), [uuid.UUID(int=1), None], "x"]
+    assert to_json("array", value) == [
+        "1.50", "2024-01-02", ["00000000-0000-0000-0000-000000000001", None], "x",
+    ]  # fmt: skip
+    assert to_json("json", [1, {"a": None}]) == [1, {"a": None}]  # JSON documents stay as they are
+    assert to_json("decimal", Decimal("12345678901234.5678")) == "12345678901234.5678"

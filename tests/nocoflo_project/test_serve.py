@@ -60,6 +60,8 @@ def test_serve_syncs_plugin_configs_first(uvicorn_calls, fresh_manager):
     assert not PluginConfig.objects.exists()
     serve()
     assert set(PluginConfig.objects.values_list("plugin_name", flat=True)) == {
+        "mysql",
+        "postgresql",
         "sqlite_datasource",
         "table_view",
     }

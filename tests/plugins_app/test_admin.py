@@ -39,11 +39,13 @@ def test_changelist_lists_found_plugins_with_health(synced):
         "broken_import_plugin": "Failed To Load",
         "chart_view": "Ok",
         "geo_datasource": "Ok",
+        "mysql": "Ok",
+        "postgresql": "Ok",
         "sqlite_datasource": "Ok",
         "table_view": "Ok",
     }
     assert "built-in views_app.builtin.table" in page
-    assert PluginConfig.objects.count() == 5
+    assert PluginConfig.objects.count() == 7
 
 
 def test_plugins_cannot_be_added_by_hand(admin_client, synced):

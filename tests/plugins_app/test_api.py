@@ -78,7 +78,10 @@ def test_explicit_all_is_the_default(admin_client, live_manager):
     ("plugin_type", "expected"),
     [
         ("view", {"chart_view", "spreadsheet", "table_view"}),
-        ("datasource", {"geo_datasource", "spreadsheet", "sqlite_datasource"}),
+        (
+            "datasource",
+            {"geo_datasource", "spreadsheet", "sqlite_datasource", "postgresql", "mysql"},
+        ),
     ],
 )
 def test_filtered_by_type(admin_client, live_manager, plugin_type, expected):

@@ -9,6 +9,8 @@ import types
 import pluggy
 import pytest
 
+from datasources_app.builtin.mysql import MySQLDatasource
+from datasources_app.builtin.postgresql import PostgreSQLDatasource
 from datasources_app.builtin.sqlite import SQLiteDatasource
 from plugins_app import manager as manager_module
 from plugins_app.manager import (
@@ -81,7 +83,17 @@ def test_builtins_are_registered_like_any_plugin():
     assert manager.datasource_classes() == {
         "sqlite": ("sqlite_datasource", SQLiteDatasource),
         "sqlite3": ("sqlite_datasource", SQLiteDatasource),
+        "postgresql": ("postgresql", PostgreSQLDatasource),
+        "postgres": ("postgresql", PostgreSQLDatasource),
+        "mysql": ("mysql", MySQLDatasource),
+        "mariadb": ("mysql", MySQLDatasource),
     }
+    for name in ("postgresql", "mysql"):  # built-in too, but not essential
+        info = manager.plugins[name]
+        assert (info.kinds, info.builtin, info.enabled, info.health) == (
+            ["datasource"], True, True, "ok",
+        )  # fmt: skip
+        assert name not in ESSENTIAL_PLUGINS
     assert set(ESSENTIAL_PLUGINS) <= set(manager.plugins)
 
 
@@ -97,11 +109,11 @@ def test_get_datasource_resolves_types_and_url_schemes(datasource_type):
 def test_unknown_datasource_type_names_the_available_ones():
     manager = builtin_manager()
     with pytest.raises(PluginError) as excinfo:
-        manager.get_datasource("postgresql+psycopg2")
+        manager.get_datasource("oracle+cx_oracle")
     message = str(excinfo.value)
-    assert "'postgresql+psycopg2'" in message
-    assert "available: sqlite, sqlite3" in message
-    assert manager.datasource_plugin_name("postgresql") == ""
+    assert "'oracle+cx_oracle'" in message
+    assert "available: mariadb, mysql, postgres, postgresql, sqlite, sqlite3" in message
+    assert manager.datasource_plugin_name("oracle") == ""
 
 
 @pytest.mark.unit
@@ -209,6 +221,10 @@ def test_datasource_answers_are_paired_per_plugin():
     assert manager.datasource_classes() == {
         "sqlite": ("sqlite_datasource", SQLiteDatasource),
         "sqlite3": ("sqlite_datasource", SQLiteDatasource),
+        "postgresql": ("postgresql", PostgreSQLDatasource),
+        "postgres": ("postgresql", PostgreSQLDatasource),
+        "mysql": ("mysql", MySQLDatasource),
+        "mariadb": ("mysql", MySQLDatasource),
         "geo": ("geo_datasource", GeoDatasource),
         "geojson": ("geo_datasource", GeoDatasource),
     }
@@ -454,11 +470,17 @@ def test_a_disabled_datasource_plugin_no_longer_offers_its_schemes():
 
     manager.set_enabled("geo_datasource", False)
 
-    assert set(manager.datasource_classes()) == {"sqlite", "sqlite3"}
-    with pytest.raises(PluginError, match=r"available: sqlite, sqlite3"):
+    assert set(manager.datasource_classes()) == {
+        "sqlite", "sqlite3", "postgresql", "postgres", "mysql", "mariadb",
+    }  # fmt: skip
+    with pytest.raises(
+        PluginError, match=r"available: mariadb, mysql, postgres, postgresql, sqlite"
+    ):
         manager.get_datasource("geo")
     assert [i.name for i in manager.list_plugins("datasource")] == [
         "geo_datasource",
+        "mysql",
+        "postgresql",
         "sqlite_datasource",
     ]
 
@@ -498,12 +520,16 @@ def test_list_plugins_filters_by_kind_and_sorts_by_name():
     assert [i.name for i in manager.list_plugins()] == [
         "chart_view",
         "geo_datasource",
+        "mysql",
+        "postgresql",
         "sqlite_datasource",
         "table_view",
     ]
     assert [i.name for i in manager.list_plugins("view")] == ["chart_view", "table_view"]
     assert [i.name for i in manager.list_plugins("datasource")] == [
         "geo_datasource",
+        "mysql",
+        "postgresql",
         "sqlite_datasource",
     ]
 

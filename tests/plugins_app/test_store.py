@@ -25,6 +25,8 @@ def test_sync_records_every_plugin_the_manager_knows(live_manager):
         "broken_import_plugin",
         "chart_view",
         "geo_datasource",
+        "mysql",
+        "postgresql",
         "sqlite_datasource",
         "table_view",
     ]

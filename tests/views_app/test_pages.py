@@ -316,6 +316,18 @@ async def test_view_without_primary_key_is_read_only(user: User, view_source, ad
 
 
 @page_db
+async def test_a_read_only_datasource_gives_a_read_only_grid(user: User, demo_source, admin_user):
+    demo_source.read_only = True
+    await sync_to_async(demo_source.save)()
+    orders = await table_id(demo_source, "orders")
+    await sign_in(user, admin_user)
+    await user.open(f"/tables/{orders}")
+    await user.should_see(kind=ui.label, content="Read-only: The datasource Demo is read-only.")
+    assert not any(d["editable"] for d in the_grid(user).options["columnDefs"])
+    await user.should_not_see(kind=ui.button, content="Add row")
+
+
+@page_db
 async def test_missing_datasource_file_shows_a_card(user: User, missing_source, admin_user):
     orders = await table_id(missing_source, "orders")
     await sign_in(user, admin_user)

@@ -12,6 +12,7 @@ from views_app.base import BaseView, table_meta_dict
 from views_app.builtin.table import (
     DATE_OPTIONS,
     NUMBER_OPTIONS,
+    READ_ONLY_KINDS,
     TEXT_OPTIONS,
     TableView,
     TableViewPlugin,
@@ -21,7 +22,7 @@ from views_app.builtin.table import (
 
 ALL_KINDS = (
     "integer", "real", "decimal", "text", "boolean", "date", "datetime", "time", "json", "uuid",
-    "binary", "other",
+    "enum", "array", "binary", "other",
 )  # fmt: skip
 
 
@@ -126,7 +127,8 @@ def test_column_def_for_each_kind(kind):
     assert definition["field"] == definition["colId"] == "amount"
     assert definition["headerName"] == f"Amount · {kind}"
     assert definition["headerTooltip"] == "SOME TYPE"
-    assert definition["editable"] is True
+    # Binary, array and unknown values are shown, never edited.
+    assert definition["editable"] is (kind not in READ_ONLY_KINDS)
     assert definition["filterParams"]["maxNumConditions"] == 1
     assert definition["filterParams"]["buttons"] == ["apply", "reset"]
     assert "pinned" not in definition
@@ -143,11 +145,23 @@ def test_column_def_for_each_kind(kind):
         definition["cellDataType"],
     ) == expected
     assert (definition.get("type") == "rightAligned") == (kind in ("integer", "real"))
-    if kind in ("json", "other", "binary"):
+    if kind in ("json", "array", "other", "binary"):
         assert definition["valueFormatter"] is None
         assert "JSON.stringify(p.value)" in definition[":valueFormatter"]
     else:
         assert ":valueFormatter" not in definition
+
+
+@pytest.mark.unit
+def test_enum_columns_are_edited_with_a_list_of_their_choices():
+    nullable = column_def(column("mood", "enum", choices=["happy", "sad"]), True)
+    assert nullable["cellEditor"] == "agSelectCellEditor"
+    assert nullable["cellEditorParams"] == {"values": [None, "happy", "sad"]}
+    required = column_def(column("mood", "enum", choices=["happy"], nullable=False), True)
+    assert required["cellEditorParams"] == {"values": ["happy"]}
+    # Until describe_columns() carries choices, an enum is edited as text.
+    assert "cellEditor" not in column_def(column("mood", "enum"), True)
+    assert column_def(column("tags", "array"), True)["editable"] is False
 
 
 @pytest.mark.unit
@@ -189,6 +203,9 @@ async def test_typed_input_for_each_kind(page: User):
         text = typed_input(column("t", "text", max_length=12, db_type="VARCHAR(12)"))
         unlimited = typed_input(column("u", "text"))
         decimal = typed_input(column("dec", "decimal", db_type="NUMERIC(10, 2)"))
+        mood = typed_input(column("mood", "enum", choices=["happy", "sad"]))
+        required_mood = typed_input(column("m2", "enum", choices=["happy"], nullable=False))
+        free_enum = typed_input(column("m3", "enum"))
 
     assert isinstance(key, ui.number)
     assert key.props["label"] == "id *"
@@ -238,6 +255,15 @@ async def test_typed_input_for_each_kind(page: User):
     assert "maxlength" not in unlimited.props
 
     assert isinstance(decimal, ui.input)  # typed as text, validated by the datasource
+    assert not isinstance(decimal, ui.number)  # no float rounding on the way
+
+    assert isinstance(mood, ui.select)
+    assert mood.options == {None: "(empty)", "happy": "happy", "sad": "sad"}
+    assert mood.props["hint"] == "enum"
+    assert isinstance(required_mood, ui.select)
+    assert required_mood.options == {"happy": "happy"}
+    assert required_mood.props["label"] == "m2 *"
+    assert isinstance(free_enum, ui.input) and not isinstance(free_enum, ui.select)
     assert decimal.props["hint"] == "NUMERIC(10, 2)"
 
 

@@ -20,6 +20,8 @@ NUMBER_OPTIONS = [
     "inRange", "blank", "notBlank",
 ]  # fmt: skip
 DATE_OPTIONS = ["equals", "lessThan", "greaterThan", "inRange", "blank", "notBlank"]
+# Kinds shown but never edited: binary (its size), arrays (a JSON list), unknown types.
+READ_ONLY_KINDS = ("binary", "array", "other")
 # Edits made by people (not by the grid's own updates) are written to the database.
 USER_EDIT_SOURCES = {"edit", "paste", "undo", "redo", "rangeSvc", "fillHandle", None}
 
@@ -32,7 +34,7 @@ def column_def(column: dict, can_write: bool) -> dict[str, Any]:
         "colId": column["name"],
         "headerName": f"{column['label']} · {kind}",
         "headerTooltip": column["db_type"] or kind,
-        "editable": bool(column["editable"] and can_write),
+        "editable": bool(column["editable"] and can_write and kind not in READ_ONLY_KINDS),
         "filterParams": {"maxNumConditions": 1, "buttons": ["apply", "reset"]},
     }
     if kind in NUMERIC:
@@ -52,7 +54,14 @@ def column_def(column: dict, can_write: bool) -> dict[str, Any]:
         definition["filter"] = "agTextColumnFilter"
         definition["filterParams"]["filterOptions"] = TEXT_OPTIONS
         definition["cellDataType"] = "text"
-    if kind in ("json", "other", "binary"):
+    if kind == "enum":
+        # rows.OpenTable.describe_columns() may not carry choices yet: no choices, no list.
+        choices = list(column.get("choices") or [])
+        if choices:
+            definition["cellEditor"] = "agSelectCellEditor"
+            values = ([None] if column["nullable"] else []) + choices
+            definition["cellEditorParams"] = {"values": values}
+    if kind in ("json", "array", "other", "binary"):
         definition["valueFormatter"] = None
         definition[":valueFormatter"] = (
             "(p) => p.value === null || p.value === undefined ? '' : "
@@ -92,7 +101,7 @@ class TableGrid:
         if table.read_only:
             with ui.row().classes("w-full items-center bg-amber-1 text-amber-10 q-pa-sm rounded"):
                 ui.icon("lock")
-                ui.label(f"Read-only: {table.read_only_reason}").classes("read-only-notice")
+                ui.label(f"Read-only: {table.read_only_message}").classes("read-only-notice")
         with ui.row().classes("w-full items-center gap-2"):
             search = (
                 ui.input(placeholder="Search text columns")
@@ -211,7 +220,7 @@ class TableGrid:
         with ui.dialog() as dialog, ui.card().classes("min-w-96 add-row-dialog"):
             ui.label(f"Add a row to {self.context.table.label}").classes("text-h6")
             for column in self.columns:
-                if column["type"] in ("binary", "other"):
+                if column["type"] in READ_ONLY_KINDS:
                     continue
                 inputs[column["name"]] = typed_input(column)
             with ui.row().classes("justify-end w-full"):
@@ -279,6 +288,11 @@ def typed_input(column: dict) -> Any:
             icon.on("click", menu.open)
     elif kind == "datetime":
         widget = ui.input(label, placeholder="YYYY-MM-DD HH:MM:SS")
+    elif kind == "enum" and column.get("choices"):
+        options = {choice: choice for choice in column["choices"]}
+        if column["nullable"]:
+            options = {None: "(empty)", **options}
+        widget = ui.select(options, label=label)
     else:
         widget = ui.input(label)
         if column["max_length"]:

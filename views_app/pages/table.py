@@ -101,4 +101,4 @@ def table_menu(opened: rows.OpenTable, views: list, chosen) -> None:
     ui.label(f"type: {source.datasource_type}").classes("text-caption")
     ui.label(source.safe_connection_string()).classes("text-caption text-grey-7 break-all")
     if table.read_only:
-        ui.label(f"Read-only: {table.read_only_reason}").classes("text-caption text-amber-10")
+        ui.label(f"Read-only: {table.read_only_message}").classes("text-caption text-amber-10")
