@@ -396,11 +396,13 @@ class SQLAlchemyDatasource(BaseDatasource):
         with self.connect() as conn:
             result = conn.execute(stmt).all()
             total = self.count_rows(conn, table, conditions) if query.with_count else None
+        # Positions, not names: this loop runs for every row of every page.
+        width, kind_list = len(names), [kinds.get(n, "") for n in names]
         rows = []
         for record in result:
-            mapping = record._mapping
-            key = {k: mapping[f"__key{i}"] for i, k in enumerate(keys)}
-            rows.append((key, {n: to_json(kinds.get(n, ""), mapping[n]) for n in names}))
+            key = dict(zip(keys, record[width : width + len(keys)], strict=True))
+            values = {n: to_json(k, v) for n, k, v in zip(names, kind_list, record, strict=False)}
+            rows.append((key, values))
         next_cursor = None
         if len(result) == query.limit:
             if self._keyset_ok(table, order):
