@@ -383,11 +383,21 @@ class SQLAlchemyDatasource(BaseDatasource):
             ]
         page_conditions = conditions + ([_keyset_condition(order, after)] if after else [])
 
-        stmt = sa.select(
-            *[table.c[n] for n in names],
-            *[k.label(f"__key{i}") for i, k in enumerate(key_exprs)],
-            *[c.label(f"__ord{i}") for i, (c, _) in enumerate(order)],
-        )
+        # Key and order columns already shown are read from their place in the row: selecting
+        # them again would widen every row the database sorts (PostgreSQL: twice as slow).
+        selected: list[sa.ColumnElement] = [table.c[n] for n in names]
+        positions = {n: i for i, n in enumerate(names)}
+
+        def place(expr: sa.ColumnElement) -> int:
+            if isinstance(expr, sa.Column) and expr.table is table and expr.name in positions:
+                return positions[expr.name]
+            selected.append(expr.label(f"__extra{len(selected)}"))
+            return len(selected) - 1
+
+        key_at = [place(k) for k in key_exprs]
+        order_at = [place(c) for c, _ in order]
+
+        stmt = sa.select(*selected)
         if page_conditions:
             stmt = stmt.where(*page_conditions)
         stmt = stmt.order_by(*[c.desc() if d else c.asc() for c, d in order])
@@ -397,17 +407,17 @@ class SQLAlchemyDatasource(BaseDatasource):
             result = conn.execute(stmt).all()
             total = self.count_rows(conn, table, conditions) if query.with_count else None
         # Positions, not names: this loop runs for every row of every page.
-        width, kind_list = len(names), [kinds.get(n, "") for n in names]
+        kind_list = [kinds.get(n, "") for n in names]
         rows = []
         for record in result:
-            key = dict(zip(keys, record[width : width + len(keys)], strict=True))
+            key = {k: record[i] for k, i in zip(keys, key_at, strict=True)}
             values = {n: to_json(k, v) for n, k, v in zip(names, kind_list, record, strict=False)}
             rows.append((key, values))
         next_cursor = None
         if len(result) == query.limit:
             if self._keyset_ok(table, order):
-                last = result[-1]._mapping
-                after_values = [to_json("", last[f"__ord{i}"]) for i in range(len(order))]
+                last = result[-1]
+                after_values = [to_json("", last[i]) for i in order_at]
                 next_cursor = _encode_cursor({"after": after_values})
             else:
                 next_cursor = _encode_cursor({"offset": (offset or 0) + query.limit})
