@@ -1,16 +1,18 @@
 """Who may do what with which table: the one place every page, event handler and API asks.
 
 Actions: read, write (edit and add rows), delete, owner (all of these plus managing the table).
-Superusers may do everything; other users hold Django permissions granted in the admin.
+Superusers may do everything. Other users get rights on one table from its grants (`TableGrant`,
+to them or to one of their groups), or on every table from the Django permissions granted in the
+admin (core.read_rows, core.write_rows, core.delete_rows). Owner comes only from a grant.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from .models import TableMeta
+from .models import TableGrant, TableMeta
 
 ACTIONS = ("read", "write", "delete", "owner")
 _PERMISSIONS = {
@@ -18,19 +20,60 @@ _PERMISSIONS = {
     "write": "core.write_rows",
     "delete": "core.delete_rows",
 }
+# Per user object, like Django's permission cache: the actions its grants allow, by table pk.
+# Pages ask `OpenTable.may()` on the event loop after `open_table` filled it in a thread.
+_CACHE = "_nocoflo_grant_cache"
+
+
+def _active(user: Any) -> bool:
+    return user is not None and user.is_authenticated and user.is_active
+
+
+def _grants_of(user: Any) -> QuerySet[TableGrant]:
+    """The grants that apply to `user`: their own and their groups'."""
+    return TableGrant.objects.filter(Q(user=user) | Q(group__user=user))
+
+
+def granted_actions(user: Any, table: TableMeta) -> frozenset[str]:
+    """The actions the table's grants allow `user` (owner implies all; write, delete imply read)."""
+    cache = getattr(user, _CACHE, None)
+    if cache is None:
+        cache = {}
+        setattr(user, _CACHE, cache)
+    if table.pk not in cache:
+        allowed: set[str] = set()
+        flags = (
+            _grants_of(user)
+            .filter(table=table)
+            .values_list("can_read", "can_write", "can_delete", "is_owner")
+        )
+        for read, write, delete, owner in flags:
+            if owner:
+                allowed.update(ACTIONS)
+            if write:
+                allowed.update(("read", "write"))
+            if delete:
+                allowed.update(("read", "delete"))
+            if read:
+                allowed.add("read")
+        cache[table.pk] = frozenset(allowed)
+    return cache[table.pk]
 
 
 def can(user: Any, action: str, table: TableMeta | None = None) -> bool:
-    """True when `user` may do `action` on `table` (any table when None)."""
+    """True when `user` may do `action` on `table` (on every table when None)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    if user is None or not user.is_authenticated or not user.is_active:
+    if not _active(user):
         return False
     if user.is_superuser:
         return True
+    if table is not None and action in granted_actions(user, table):
+        return True
     if action == "owner":
         return False
-    if action != "read" and not user.has_perm(_PERMISSIONS["read"]):
+    # A global permission means "every table"; changing rows requires reading them too.
+    if action != "read" and not can(user, "read", table):
         return False
     return user.has_perm(_PERMISSIONS[action])
 
@@ -43,11 +86,18 @@ async def acan(user: Any, action: str, table: TableMeta | None = None) -> bool:
 
 
 def readable_tables(user: Any) -> QuerySet[TableMeta]:
-    """The tables `user` may see, for navigation and listings."""
+    """The tables `user` may see, for navigation and listings (one query)."""
     tables = TableMeta.objects.filter(visible=True, datasource__enabled=True).select_related(
         "datasource"
     )
-    return tables if can(user, "read") else tables.none()
+    if can(user, "read"):
+        return tables
+    if not _active(user):
+        return tables.none()
+    readable = _grants_of(user).filter(
+        Q(can_read=True) | Q(can_write=True) | Q(can_delete=True) | Q(is_owner=True)
+    )
+    return tables.filter(pk__in=readable.values("table"))
 
 
 def sees_hidden_columns(user: Any, table: TableMeta) -> bool:

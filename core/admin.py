@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ColumnMeta, TableMeta
+from .models import ColumnMeta, TableGrant, TableMeta
 
 
 class ColumnMetaInline(admin.TabularInline):
@@ -12,6 +12,14 @@ class ColumnMetaInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False  # columns come from the database by discovery
+
+
+class TableGrantInline(admin.TabularInline):
+    model = TableGrant
+    extra = 0
+    fields = ("user", "group", "can_read", "can_write", "can_delete", "is_owner")
+    autocomplete_fields = ("user", "group")
+    verbose_name_plural = "who may use this table"
 
 
 @admin.register(TableMeta)
@@ -35,7 +43,7 @@ class TableMetaAdmin(admin.ModelAdmin):
         "datasource", "schema", "name", "is_view", "key_columns", "read_only_reason",
         "discovered_at",
     )  # fmt: skip
-    inlines = [ColumnMetaInline]
+    inlines = [ColumnMetaInline, TableGrantInline]
 
     def has_add_permission(self, request):
         return False  # tables come from the database by discovery
@@ -57,3 +65,11 @@ class ColumnMetaAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(TableGrant)
+class TableGrantAdmin(admin.ModelAdmin):
+    list_display = ("table", "user", "group", "can_read", "can_write", "can_delete", "is_owner")
+    list_filter = ("is_owner", "can_write", "can_delete", "table__datasource")
+    search_fields = ("table__name", "user__username", "group__name")
+    autocomplete_fields = ("table", "user", "group")

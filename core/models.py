@@ -1,5 +1,6 @@
 """Nocoflo's metadata about the user's tables: what exists, how it is shown."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -110,3 +111,52 @@ class ColumnMeta(models.Model):
     def editable(self) -> bool:
         # Binary and array values are shown (a size, a JSON list), never edited.
         return not self.primary_key and self.kind not in (self.Kind.BINARY, self.Kind.ARRAY)
+
+
+class TableGrant(models.Model):
+    """What one user, or the members of one group, may do with one table."""
+
+    table = models.ForeignKey(TableMeta, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="table_grants",
+    )
+    group = models.ForeignKey(
+        "auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="table_grants"
+    )
+    can_read = models.BooleanField(default=True)
+    can_write = models.BooleanField(default=False)
+    can_delete = models.BooleanField(default=False)
+    # Owners may do everything with the table, see its hidden columns and share it.
+    is_owner = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["table", "user__username", "group__name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, group__isnull=True)
+                    | models.Q(user__isnull=True, group__isnull=False)
+                ),
+                name="grant_to_user_or_group",
+            ),
+            models.UniqueConstraint(fields=["table", "user"], name="unique_user_grant"),
+            models.UniqueConstraint(fields=["table", "group"], name="unique_group_grant"),
+        ]
+        verbose_name = "table grant"
+
+    def __str__(self) -> str:
+        return f"{self.holder} on {self.table}: {', '.join(self.permissions) or 'nothing'}"
+
+    @property
+    def holder(self) -> str:
+        return f"user {self.user}" if self.user_id else f"group {self.group}"
+
+    @property
+    def permissions(self) -> list[str]:
+        """The granted actions, as the API names them."""
+        flags = (self.can_read, self.can_write, self.can_delete, self.is_owner)
+        return [a for a, on in zip(("read", "write", "delete", "owner"), flags, strict=True) if on]

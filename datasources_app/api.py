@@ -11,7 +11,8 @@ from ninja.errors import HttpError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from core import access
+from core import access, grants
+from core.models import TableMeta
 
 from . import rows
 from .base import FILTER_OPS, Filter, Query
@@ -199,6 +200,47 @@ def delete_row(request: HttpRequest, table_id: int, row_key: str):
     if not deleted:
         raise rows.RowNotFound("No such row")
     return {"deleted": deleted}
+
+
+# --- who may use a table (its owners) ---------------------------------------------------------
+
+
+class GrantSchema(Schema):
+    user: str | None = None
+    group: str | None = None
+    permissions: list[str] = []
+
+
+class GrantsSchema(Schema):
+    grants: list[GrantSchema]
+
+
+def _owned_table(request: HttpRequest, table_id: int) -> TableMeta:
+    """The table if the user owns it: 404 when they may not read it, 403 when they only may."""
+    table = TableMeta.objects.select_related("datasource").filter(pk=table_id).first()
+    if table is None or not table.visible or not access.can(request.user, "read", table):
+        raise HttpError(404, "No such table")
+    if not access.can(request.user, "owner", table):
+        raise HttpError(403, f"Only owners may see and change who may use {table.label}")
+    return table
+
+
+@router.get("/tables/{table_id}/permissions", response=GrantsSchema, tags=["permissions"])
+def get_permissions(request: HttpRequest, table_id: int):
+    """Who may use the table (owners only): grants to users and groups."""
+    return {"grants": grants.list_grants(_owned_table(request, table_id))}
+
+
+@router.put("/tables/{table_id}/permissions", response=GrantsSchema, tags=["permissions"])
+def put_permissions(request: HttpRequest, table_id: int, body: GrantsSchema):
+    """Replace the table's whole list of grants (owners only); 422 and nothing changed when a
+    grant names an unknown user or group, both or neither, or an unknown permission."""
+    table = _owned_table(request, table_id)
+    try:
+        saved = grants.replace_grants(request.user, table, [g.model_dump() for g in body.grants])
+    except grants.InvalidGrants as exc:
+        raise HttpError(422, str(exc)) from None
+    return {"grants": saved}
 
 
 # --- datasources (admins) ---------------------------------------------------------------------

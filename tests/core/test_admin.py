@@ -40,6 +40,9 @@ def test_display_name_and_visibility_can_be_edited(admin_client, orders_table):
         "columns-INITIAL_FORMS": str(len(columns)),
         "columns-MIN_NUM_FORMS": "0",
         "columns-MAX_NUM_FORMS": "0",
+        # The grants inline (who may use the table), left empty.
+        "grants-TOTAL_FORMS": "0",
+        "grants-INITIAL_FORMS": "0",
     }
     for i, column in enumerate(columns):
         data[f"columns-{i}-id"] = str(column.pk)
@@ -70,3 +73,32 @@ def test_non_staff_cannot_open_the_table_admin(client, reader, demo_source):
     response = client.get("/admin/core/tablemeta/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_grants_are_given_in_the_table_admin(admin_client, orders_table, reader):
+    from django.contrib.auth.models import Group
+
+    from core.models import TableGrant
+
+    page = admin_client.get(f"/admin/core/tablemeta/{orders_table.pk}/change/")
+    assert "who may use this table" in page.content.decode().lower()
+    sales = Group.objects.create(name="sales")
+    url = f"/admin/core/tablemeta/{orders_table.pk}/change/"
+    data = {
+        "display_name": "",
+        "visible": "on",
+        "columns-TOTAL_FORMS": "0",
+        "columns-INITIAL_FORMS": "0",
+        "grants-TOTAL_FORMS": "1",
+        "grants-INITIAL_FORMS": "0",
+        "grants-0-group": str(sales.pk),
+        "grants-0-can_read": "on",
+        "grants-0-can_write": "on",
+    }
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    grant = TableGrant.objects.get(table=orders_table)
+    assert (grant.group, grant.can_write, grant.is_owner) == (sales, True, False)
+    listing = admin_client.get("/admin/core/tablegrant/", {"q": "sales"})
+    assert listing.status_code == 200
+    assert "orders" in listing.content.decode()

@@ -26,7 +26,7 @@ from django.utils.connection import ConnectionDoesNotExist
 from core.database import database_config, same_database
 from core.management.commands import copy_metadata
 from core.management.commands.copy_metadata import copied_models, extra_connection
-from core.models import TableMeta
+from core.models import TableGrant, TableMeta
 from datasources_app.models import DatasourceConfig
 from plugins_app.models import PluginConfig
 from tests.conftest import grant
@@ -118,6 +118,9 @@ def metadata(demo_source, admin_user, client):
         action_flag=CHANGE,
         change_message='[{"changed": {"fields": ["Display name"]}}]',
     )
+    # Grants, to a user and to a group (nullable keys on both sides).
+    TableGrant.objects.create(table=orders, user=zoe, can_write=True)
+    TableGrant.objects.create(table=orders, group=editors, is_owner=True)
     PluginConfig.objects.create(
         plugin_name="stats_view", kinds="view", enabled=False, config_json={"bins": [1, 2, 3]}
     )

@@ -276,6 +276,8 @@ def test_table_change_page_edits_display_name_and_visibility(admin_client, order
         f"{prefix}-INITIAL_FORMS": len(formset.forms),
         f"{prefix}-MIN_NUM_FORMS": 0,
         f"{prefix}-MAX_NUM_FORMS": 1000,
+        "grants-TOTAL_FORMS": 0,  # the grants inline (who may use the table), left empty
+        "grants-INITIAL_FORMS": 0,
     }  # "visible" left out: unchecked
     for i, form in enumerate(formset.forms):
         column = form.instance

@@ -11,6 +11,7 @@ from datasources_app.errors import WriteConflict
 from plugins_app.hookspecs import hookimpl
 
 from ..base import BaseView
+from ..share import ShareDialog
 from .grid_js import KEY_FIELD, datasource_js, recount_js, set_search_js
 
 NUMERIC = ("integer", "real")
@@ -94,6 +95,7 @@ class TableGrid:
         self.columns = opened.describe_columns()
         self.can_write = opened.may("write") and not opened.table.read_only
         self.can_delete = opened.may("delete") and not opened.table.read_only
+        self.can_share = opened.may("owner")
         self.grid: ui.aggrid | None = None
 
     def build(self) -> None:
@@ -112,6 +114,9 @@ class TableGrid:
             self.count_label = ui.label("counting rows…").classes("text-grey-8 row-count")
             ui.space()
             ui.button("Refresh", icon="refresh", on_click=self.refresh).props("flat")
+            if self.can_share:
+                share = ShareDialog(self.context)
+                ui.button("Share", icon="share", on_click=share.open).props("flat")
             if self.can_write:
                 ui.button("Add row", icon="add", on_click=self.open_add_dialog)
             if self.can_delete:
