@@ -6,24 +6,10 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from core.access import ACTIONS, acan, can, readable_tables, sees_hidden_columns
-from core.models import TableMeta
 from tests.conftest import grant
-from tests.factories import AdminFactory, DatasourceFactory, UserFactory
+from tests.factories import AdminFactory, UserFactory
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def tables(db):
-    """Two visible tables, a hidden one and a table of a disabled datasource."""
-    live = DatasourceFactory(name="Live")
-    off = DatasourceFactory(name="Off", enabled=False)
-    return {
-        "orders": TableMeta.objects.create(datasource=live, name="orders"),
-        "customers": TableMeta.objects.create(datasource=live, name="customers"),
-        "secret": TableMeta.objects.create(datasource=live, name="secret", visible=False),
-        "archived": TableMeta.objects.create(datasource=off, name="archived"),
-    }
 
 
 def user_with(*codenames, **fields):

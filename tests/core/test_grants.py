@@ -11,7 +11,7 @@ from core import grants
 from core.access import ACTIONS, acan, can, readable_tables, sees_hidden_columns
 from core.models import TableGrant, TableMeta
 from tests.conftest import grant
-from tests.factories import AdminFactory, DatasourceFactory, UserFactory
+from tests.factories import AdminFactory, UserFactory
 
 pytestmark = pytest.mark.unit
 
@@ -29,18 +29,6 @@ EXPECTED = {
     "read": {"read"},
     "none": set(),
 }
-
-
-@pytest.fixture
-def tables(db):
-    live = DatasourceFactory(name="Live")
-    off = DatasourceFactory(name="Off", enabled=False)
-    return {
-        "orders": TableMeta.objects.create(datasource=live, name="orders"),
-        "customers": TableMeta.objects.create(datasource=live, name="customers"),
-        "secret": TableMeta.objects.create(datasource=live, name="secret", visible=False),
-        "archived": TableMeta.objects.create(datasource=off, name="archived"),
-    }
 
 
 def fresh(user):
