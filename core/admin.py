@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ColumnMeta, TableGrant, TableMeta
+from .models import Change, ColumnMeta, RowLock, TableGrant, TableMeta
 
 
 class ColumnMetaInline(admin.TabularInline):
@@ -73,3 +73,46 @@ class TableGrantAdmin(admin.ModelAdmin):
     list_filter = ("is_owner", "can_write", "can_delete", "table__datasource")
     search_fields = ("table__name", "user__username", "group__name")
     autocomplete_fields = ("table", "user", "group")
+
+
+@admin.register(Change)
+class ChangeAdmin(admin.ModelAdmin):
+    """The audit log: read-only. Changes are undone by reverting them, never by editing here."""
+
+    list_display = ("at", "username", "action", "table_label", "row_key", "column", "state")
+    list_filter = ("action", "state", "table")
+    search_fields = ("username", "table_label", "row_key", "column")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RowLock)
+class RowLockAdmin(admin.ModelAdmin):
+    """Rows being edited; deleting a lock breaks it, and the editor's next save is refused
+    only if someone else changed the row meanwhile (compare-and-set still guards it)."""
+
+    list_display = ("table", "row_key", "user", "acquired_at", "expires_at")
+    list_filter = ("table",)
+    readonly_fields = ("table", "row_key", "user", "holder", "acquired_at", "expires_at")
+    actions = ["break_locks"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Break the selected locks", permissions=["delete"])
+    def break_locks(self, request, queryset):
+        from . import locks
+
+        count = 0
+        for lock in queryset.select_related("table", "user"):
+            locks.break_lock(lock.table, lock.row_key, request.user)
+            count += 1
+        self.message_user(request, f"Broke {count} lock{'s' if count != 1 else ''}.")

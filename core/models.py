@@ -160,3 +160,139 @@ class TableGrant(models.Model):
         """The granted actions, as the API names them."""
         flags = (self.can_read, self.can_write, self.can_delete, self.is_owner)
         return [a for a, on in zip(("read", "write", "delete", "owner"), flags, strict=True) if on]
+
+
+# A row key as the API spells it (datasources_app.values.encode_key). 700 characters keep the
+# (table, row_key) index inside MySQL's 3072-byte limit in utf8mb4.
+ROW_KEY_LENGTH = 700
+
+
+class Change(models.Model):
+    """One change made through Nocoflo: an insert, a delete, or one cell of an update.
+
+    The user's data and this log live in two databases, so an entry is written `pending` before
+    the data and set `done` (or `failed`) after; `core.audit.settle` decides what a crash left.
+    """
+
+    class Action(models.TextChoices):
+        INSERT = "insert"
+        UPDATE = "update"
+        DELETE = "delete"
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    # Kept when the table's metadata goes: the history outlives discovery.
+    table = models.ForeignKey(
+        TableMeta, on_delete=models.SET_NULL, null=True, related_name="changes"
+    )
+    table_label = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="changes"
+    )
+    username = models.CharField(max_length=150)
+    at = models.DateTimeField(db_index=True)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    row_key = models.CharField(max_length=ROW_KEY_LENGTH, blank=True, default="")
+    # Empty for inserts and deletes, whose old or new value is the whole row.
+    column = models.CharField(max_length=255, blank=True, default="")
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    # The entries of one write share a batch (an update of several cells).
+    batch = models.UUIDField(db_index=True)
+    reverts = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reverted_by"
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["table", "-at"], name="change_table_at"),
+            models.Index(fields=["table", "row_key"], name="change_table_row"),
+            models.Index(fields=["state"], name="change_state"),
+        ]
+        verbose_name = "change"
+
+    def __str__(self) -> str:
+        what = f"{self.action} {self.table_label} row {self.row_key}"
+        return f"{what}.{self.column}" if self.column else what
+
+
+class RowLock(models.Model):
+    """A lease on one row while someone edits it; unique per row, so it holds across processes."""
+
+    table = models.ForeignKey(TableMeta, on_delete=models.CASCADE, related_name="locks")
+    row_key = models.CharField(max_length=ROW_KEY_LENGTH)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="row_locks"
+    )
+    # Which editor holds it: one open page, or one API client.
+    holder = models.CharField(max_length=64)
+    acquired_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["table", "row_key"], name="one_lock_per_row")
+        ]
+        verbose_name = "row lock"
+
+    def __str__(self) -> str:
+        return f"{self.table} row {self.row_key}, held by {self.user}"
+
+
+class Viewer(models.Model):
+    """Someone with a table open, seen recently: who else is here."""
+
+    table = models.ForeignKey(TableMeta, on_delete=models.CASCADE, related_name="viewers")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    client = models.CharField(max_length=64, unique=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "viewer"
+
+
+class Invite(models.Model):
+    """An invitation for someone to register, with the access they start with."""
+
+    email = models.EmailField()
+    # Only a hash: the token itself is shown once, in the invite link.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="invites_sent",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    # A table invite grants these on the table; groups give whatever the groups have.
+    table = models.ForeignKey(
+        TableMeta, on_delete=models.CASCADE, null=True, blank=True, related_name="invites"
+    )
+    can_read = models.BooleanField(default=True)
+    can_write = models.BooleanField(default=False)
+    can_delete = models.BooleanField(default=False)
+    is_owner = models.BooleanField(default=False)
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="+")
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "invite"
+
+    def __str__(self) -> str:
+        return f"invite for {self.email}"
