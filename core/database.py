@@ -32,6 +32,14 @@ def database_config(url: str) -> dict:
         # WAL and a busy timeout let the API threads and page handlers share the metadata file.
         options.setdefault("timeout", 20)
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        # A write transaction takes the write lock when it starts, so it waits its turn (the busy
+        # timeout) instead of failing when two writers' read locks meet (row locks, audit).
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        name = str(config.get("NAME") or "")
+        if name and not name.startswith(("file:", ":memory:")):
+            # Tests run on a file beside it, as the server does: an in-memory database shares one
+            # cache between threads, whose table locks fail at once instead of waiting.
+            test.setdefault("NAME", str(Path(name).with_name(f"test_{Path(name).name}")))
     elif engine == MYSQL:
         # utf8mb4 stores every character (MySQL's "utf8" stops at three bytes); strict mode makes
         # a value that does not fit an error instead of a silent truncation.

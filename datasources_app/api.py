@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Schema, Status
+from ninja import Header, Router, Schema, Status
 from ninja.errors import HttpError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from core import access, grants
+from core import access, grants, locks
 from core.models import TableMeta
 
 from . import rows
@@ -62,6 +62,7 @@ class RowIn(Schema):
 class RowPatch(Schema):
     values: dict[str, Any]
     expected: dict[str, Any] | None = None
+    version: str | None = None
 
 
 class DeletedOut(Schema):
@@ -172,10 +173,26 @@ def list_rows(
     return HttpResponse(json.dumps(page, ensure_ascii=False), content_type="application/json")
 
 
+def _version(if_match: str | None, body_version: str | None = None) -> str | None:
+    """The row version a writer read: the body's `version`, or the `If-Match` header's ETag."""
+    if body_version:
+        return body_version
+    if not if_match or if_match.strip() == "*":
+        return None
+    return if_match.strip().removeprefix("W/").strip('"')
+
+
+def _etag(version: str) -> str:
+    return f'"{version}"'
+
+
 @router.get("/tables/{table_id}/rows/{row_key}", response=dict[str, Any])
-def get_row(request: HttpRequest, table_id: int, row_key: str):
-    """One row by its key."""
-    return rows.get_row(rows.open_table(request.user, table_id), row_key)
+def get_row(request: HttpRequest, response: HttpResponse, table_id: int, row_key: str):
+    """One row by its key. Its version is the `ETag` header: send it back as `If-Match` (or as
+    `version`) to write only if nobody changed the row since."""
+    values, version = rows.read_row(rows.open_table(request.user, table_id), row_key)
+    response["ETag"] = _etag(version)
+    return values
 
 
 @router.post("/tables/{table_id}/rows", response={201: RowOut})
@@ -185,21 +202,80 @@ def create_row(request: HttpRequest, table_id: int, body: RowIn):
 
 
 @router.patch("/tables/{table_id}/rows/{row_key}", response=RowOut)
-def patch_row(request: HttpRequest, table_id: int, row_key: str, body: RowPatch):
-    """Change cells of a row. With `expected` (the values you read), nothing is written when the
-    row changed since: the answer is 409 with the current row."""
+def patch_row(
+    request: HttpRequest,
+    response: HttpResponse,
+    table_id: int,
+    row_key: str,
+    body: RowPatch,
+    if_match: str | None = Header(None, alias="If-Match"),
+):
+    """Change cells of a row, compare-and-set: with `expected` (the values you read) or the row's
+    version (`If-Match` or `version`), nothing is written when the row changed since, and the
+    answer is 409 with the current row. 423 while someone else is editing the row."""
     opened = rows.open_table(request.user, table_id)
-    stored = rows.update_row(opened, row_key, body.values, body.expected)
-    return {"key": row_key, "values": stored}
+    version = _version(if_match, body.version)
+    rows.update_row(opened, row_key, body.values, body.expected, version=version)
+    values, new_version = rows.read_row(opened, row_key)
+    response["ETag"] = _etag(new_version)
+    return {"key": row_key, "values": values}
 
 
 @router.delete("/tables/{table_id}/rows/{row_key}", response=DeletedOut)
-def delete_row(request: HttpRequest, table_id: int, row_key: str):
-    """Delete a row."""
-    deleted = rows.delete_rows(rows.open_table(request.user, table_id), [row_key])
+def delete_row(
+    request: HttpRequest,
+    table_id: int,
+    row_key: str,
+    if_match: str | None = Header(None, alias="If-Match"),
+):
+    """Delete a row; with `If-Match`, only if nobody changed it since you read that version."""
+    opened = rows.open_table(request.user, table_id)
+    deleted = rows.delete_rows(opened, [row_key], version=_version(if_match))
     if not deleted:
         raise rows.RowNotFound("No such row")
     return {"deleted": deleted}
+
+
+# --- row locks --------------------------------------------------------------------------------
+
+
+class LockOut(Schema):
+    key: str
+    locked_by: str
+    expires_at: str
+
+
+def _api_holder(request: HttpRequest) -> str:
+    return f"api:{request.user.pk}"
+
+
+@router.get("/tables/{table_id}/locks", response=list[LockOut], tags=["locks"])
+def list_locks(request: HttpRequest, table_id: int):
+    """The rows of the table someone is editing now."""
+    opened = rows.open_table(request.user, table_id)
+    return [
+        {"key": lock.row_key, "locked_by": lock.user.get_username(),
+         "expires_at": lock.expires_at.isoformat()}
+        for lock in locks.live_locks(opened.table)
+    ]  # fmt: skip
+
+
+@router.post("/tables/{table_id}/rows/{row_key}/lock", response=LockOut, tags=["locks"])
+def lock_row(request: HttpRequest, table_id: int, row_key: str):
+    """Take (or renew) the lock on a row before editing it from a program; others cannot write
+    the row until you release it or it lapses (`NOCOFLO_LOCK_SECONDS`). 423 when someone else
+    holds it."""
+    opened = rows.open_table(request.user, table_id)
+    lock = rows.lock_row(opened, row_key, _api_holder(request))
+    return {"key": row_key, "locked_by": lock.user.get_username(),
+            "expires_at": lock.expires_at.isoformat()}  # fmt: skip
+
+
+@router.delete("/tables/{table_id}/rows/{row_key}/lock", tags=["locks"])
+def unlock_row(request: HttpRequest, table_id: int, row_key: str):
+    """Release your lock on a row; table owners and admins break anyone's."""
+    opened = rows.open_table(request.user, table_id)
+    return {"released": rows.unlock_row(opened, row_key, _api_holder(request))}
 
 
 # --- who may use a table (its owners) ---------------------------------------------------------

@@ -112,8 +112,9 @@ class BaseDatasource(ABC):
         RowNotFound when it is gone."""
 
     @abstractmethod
-    def delete_by_key(self, table_config: dict, key: dict) -> bool:
-        """Delete the row with these key values."""
+    def delete_by_key(self, table_config: dict, key: dict, expected: dict | None = None) -> bool:
+        """Delete the row with these key values; with `expected`, only while it still holds
+        those values (compare-and-set). True when a row was deleted."""
 
     def key_columns_for(self, table_config: dict) -> list[str]:
         """The columns that identify a row (empty: the table is read-only)."""

@@ -55,3 +55,13 @@ class WriteConflict(DatasourceError):
     def __init__(self, message: str, current: dict[str, Any]) -> None:
         super().__init__(message)
         self.current = current
+
+
+class RowLocked(DatasourceError):
+    """Someone else holds the row's lock (they are editing it); nothing was written."""
+
+    status = 423
+
+    def __init__(self, message: str, locked_by: str) -> None:
+        super().__init__(message)
+        self.locked_by = locked_by

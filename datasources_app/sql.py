@@ -528,17 +528,10 @@ class SQLAlchemyDatasource(BaseDatasource):
         new_values = self._checked_values(table_config, values, inserting=False)
         if not new_values:
             raise InvalidValue("Nothing to change")
-        conditions = [self._key_condition(table, table_config, key)]
-        for name, seen in (expected or {}).items():
-            if name not in specs:
-                raise InvalidValue(f"The table has no column {name!r}", str(name))
-            column = table.c[name]
-            stored = self.expected_to_db(specs[name], seen)
-            conditions.append(
-                column.is_(None)
-                if stored is None
-                else self.same_value(column, stored, specs[name].kind)
-            )
+        conditions = [
+            self._key_condition(table, table_config, key),
+            *self.expected_conditions(table, specs, expected),
+        ]
         with self.connect(write=True) as conn:
             result = conn.execute(sa.update(table).where(*conditions).values(**new_values))
             current = self._read_row(conn, table, table_config, key)
@@ -549,6 +542,23 @@ class SQLAlchemyDatasource(BaseDatasource):
                     "The row was changed by someone else since you read it", current
                 )
         return current
+
+    def expected_conditions(
+        self, table: sa.Table, specs: dict[str, ColumnSpec], expected: dict | None
+    ) -> list[sa.ColumnElement]:
+        """The row still holds the values the writer saw (compare-and-set)."""
+        conditions = []
+        for name, seen in (expected or {}).items():
+            if name not in specs:
+                raise InvalidValue(f"The table has no column {name!r}", str(name))
+            column = table.c[name]
+            stored = self.expected_to_db(specs[name], seen)
+            conditions.append(
+                column.is_(None)
+                if stored is None
+                else self.same_value(column, stored, specs[name].kind)
+            )
+        return conditions
 
     def same_value(self, column: sa.ColumnElement, value: Any, kind: str = "") -> sa.ColumnElement:
         """The column still holds `value` (compare-and-set)."""
@@ -581,12 +591,14 @@ class SQLAlchemyDatasource(BaseDatasource):
         found = dict(zip(keys, inserted, strict=False))
         return {k: found.get(k, values.get(k)) for k in keys}
 
-    def delete_by_key(self, table_config: dict, key: dict) -> bool:
+    def delete_by_key(self, table_config: dict, key: dict, expected: dict | None = None) -> bool:
+        """Delete a row; with `expected`, only while it still holds those values."""
         table = self.reflect(table_config)
+        conditions = [self._key_condition(table, table_config, key)]
+        if expected:
+            conditions += self.expected_conditions(table, self.specs(table_config), expected)
         with self.connect(write=True) as conn:
-            deleted = conn.execute(
-                sa.delete(table).where(self._key_condition(table, table_config, key))
-            ).rowcount
+            deleted = conn.execute(sa.delete(table).where(*conditions)).rowcount
         return deleted > 0
 
     def delete_row(self, table_config: dict, pk_col: str, pk_value: Any) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from datetime import timedelta
 
 import MySQLdb
@@ -26,7 +27,7 @@ from django.utils.connection import ConnectionDoesNotExist
 from core.database import database_config, same_database
 from core.management.commands import copy_metadata
 from core.management.commands.copy_metadata import copied_models, extra_connection
-from core.models import TableGrant, TableMeta
+from core.models import Change, Invite, RowLock, TableGrant, TableMeta, Viewer
 from datasources_app.models import DatasourceConfig
 from plugins_app.models import PluginConfig
 from tests.conftest import grant
@@ -124,6 +125,23 @@ def metadata(demo_source, admin_user, client):
     PluginConfig.objects.create(
         plugin_name="stats_view", kinds="view", enabled=False, config_json={"bins": [1, 2, 3]}
     )
+    # Governance: an audited change, a row lock, a viewer and an invite.
+    now = timezone.now()
+    Change.objects.create(
+        table=orders, table_label=orders.label, user=zoe, username=zoe.username, at=now,
+        action="update", row_key="[1]", column="status", old_value="neu 🦉",
+        new_value={"a": [1, 2]}, state="done", batch=uuid.uuid4(),
+    )  # fmt: skip
+    RowLock.objects.create(
+        table=orders, row_key="[1]", user=zoe, holder="page-1", acquired_at=now,
+        expires_at=now + timedelta(minutes=1),
+    )  # fmt: skip
+    Viewer.objects.create(table=orders, user=zoe, client="page-1", seen_at=now)
+    invite = Invite.objects.create(
+        email="new@example.com", token_hash="0" * 64, created_by=admin_user,
+        expires_at=now + timedelta(days=7), table=orders, can_write=True,
+    )  # fmt: skip
+    invite.groups.add(editors)
     return demo_source
 
 
@@ -326,7 +344,9 @@ def test_backend_options():
     assert "init_command" not in postgres["OPTIONS"]
     sqlite = database_config("sqlite:////tmp/nocoflo.sqlite3")
     assert "journal_mode=WAL" in sqlite["OPTIONS"]["init_command"]
-    assert "NAME" not in sqlite["TEST"]  # Django's in-memory test database
+    assert sqlite["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    # Tests use a file beside it, not Django's in-memory database: threads must wait, not fail.
+    assert sqlite["TEST"]["NAME"] == "/tmp/test_nocoflo.sqlite3"
     url = "mysql://root@127.0.0.1/nocoflo?charset=utf8mb3"
     assert database_config(url)["OPTIONS"]["charset"] == "utf8mb3"  # the URL wins
 

@@ -1,9 +1,31 @@
 """`manage.py serve`: Nocoflo's one server process (Django and NiceGUI behind one dispatcher)."""
 
+import logging
+import threading
+
 import uvicorn
 from django.core.management.base import BaseCommand
 
 from plugins_app.store import sync_plugin_configs
+
+log = logging.getLogger("nocoflo.audit")
+
+
+def settle_pending_changes() -> None:
+    """Settle audit entries a crash left pending, without holding up the start (a datasource
+    may be slow or down)."""
+    from django.db import connection
+
+    from datasources_app.changes import settle
+
+    try:
+        counts = settle()
+        if counts["done"] or counts["failed"]:
+            log.info("settled pending changes: %s", counts)
+    except Exception:
+        log.exception("settling pending changes failed")
+    finally:
+        connection.close()
 
 
 class Command(BaseCommand):
@@ -17,6 +39,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         sync_plugin_configs()
+        threading.Thread(target=settle_pending_changes, name="nocoflo-settle", daemon=True).start()
         self.stdout.write(f"Nocoflo on http://{options['host']}:{options['port']}")
         uvicorn.run(
             "nocoflo_project.asgi:application",
