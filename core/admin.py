@@ -116,3 +116,139 @@ class RowLockAdmin(admin.ModelAdmin):
             locks.break_lock(lock.table, lock.row_key, request.user)
             count += 1
         self.message_user(request, f"Broke {count} lock{'s' if count != 1 else ''}.")
+
+
+# --- invites ------------------------------------------------------------------------------------
+
+from django import forms  # noqa: E402
+from django.contrib import messages  # noqa: E402
+from django.utils.html import format_html  # noqa: E402
+
+from . import invites  # noqa: E402
+from .models import Invite  # noqa: E402
+
+
+class InviteAddForm(forms.ModelForm):
+    """A new invite: the token is made when it is saved, never typed or shown in a field."""
+
+    permissions = forms.MultipleChoiceField(
+        choices=[(p, p) for p in invites.PERMISSIONS],
+        initial=["read"],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="On the table above (write, delete and owner include read). Leave the table "
+        "empty to give only what the groups have.",
+    )
+    days = forms.IntegerField(
+        min_value=invites.MIN_DAYS,
+        max_value=invites.MAX_DAYS,
+        initial=7,
+        help_text="The link stops working after this many days.",
+    )
+
+    class Meta:
+        model = Invite
+        fields = ("email", "table", "groups")
+
+    # Set by InviteAdmin.get_form: the rules depend on who invites.
+    request = None
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        table = data.get("table")
+        try:
+            invites.check_invite(
+                self.request.user,
+                data.get("email", ""),
+                table,
+                data.get("permissions") if table else [],
+                list(data.get("groups") or ()),
+                data.get("days"),
+            )
+        except invites.InviteError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    """Invites by email. The link is shown once, when the invite is added; used ones are history."""
+
+    list_display = (
+        "email", "table", "permission_list", "created_by", "created_at", "expires_at", "used_at",
+    )  # fmt: skip
+    list_filter = ("table", "used_at", "expires_at")
+    search_fields = ("email", "table__name", "created_by__username")
+    date_hierarchy = "created_at"
+    autocomplete_fields = ("table", "groups")
+    add_form = InviteAddForm
+    add_fields = ("email", "table", "permissions", "groups", "days")
+    fields = (
+        "email", "table", "can_read", "can_write", "can_delete", "is_owner", "groups",
+        "created_by", "created_at", "expires_at", "used_at", "used_by",
+    )  # fmt: skip
+    readonly_fields = ("email", "table", "created_by", "created_at", "used_at", "used_by")
+
+    @admin.display(description="permissions")
+    def permission_list(self, obj):
+        return ", ".join(invites.permissions_of(obj)) if obj.table_id else "—"
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        form = super().get_form(request, obj, **kwargs)
+        form.request = request
+        return form
+
+    def has_change_permission(self, request, obj=None):
+        # A used invite is a record of who registered how: it stays as it was.
+        if obj is not None and obj.used_at is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            if obj.can_write or obj.can_delete or obj.is_owner:
+                obj.can_read = True
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        sent = invites.invite_by_email(
+            request.user,
+            request,
+            data["email"],
+            data.get("table"),
+            data.get("permissions") if data.get("table") else [],
+            list(data.get("groups") or ()),
+            data["days"],
+        )
+        # The admin goes on with the saved invite (its groups, its log entry, its messages).
+        obj.pk = sent.invite.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+        self.message_user(
+            request,
+            format_html(
+                'Invite link for {} (shown only this once): <a href="{}" class="invite-link">'
+                "{}</a>",
+                obj.email,
+                sent.link,
+                sent.link,
+            ),
+            messages.SUCCESS,
+        )
+        if sent.emailed:
+            self.message_user(request, f"The invite was emailed to {obj.email}.", messages.INFO)
+        else:
+            self.message_user(request, sent.email_problem, messages.WARNING)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("table", "created_by")

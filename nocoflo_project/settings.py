@@ -141,3 +141,18 @@ NOCOFLO_STATEMENT_TIMEOUT = env.float("NOCOFLO_STATEMENT_TIMEOUT", default=10.0)
 # Demo database built by `manage.py setup_demo`.
 NOCOFLO_DEMO_DB = Path(env.str("NOCOFLO_DEMO_DB", default=str(DATA_DIR / "demo.sqlite3")))
 NOCOFLO_DEMO_ORDERS = env.int("NOCOFLO_DEMO_ORDERS", default=1_000_000)
+
+# Collaboration: how long an editor's row lock lasts without renewal (pages renew it while a
+# cell or form is open), and the event bus that carries live updates and presence. Empty: in this
+# process only; redis://host:6379/0 shares them between several server processes.
+NOCOFLO_LOCK_SECONDS = env.int("NOCOFLO_LOCK_SECONDS", default=60)
+NOCOFLO_EVENT_BUS_URL = env.str("NOCOFLO_EVENT_BUS_URL", default="")
+
+# Email, for invites. NOCOFLO_EMAIL_URL as django-environ reads it: smtp+tls://user:pw@host:587,
+# smtp+ssl://..., consolemail:// (the default: messages are printed to the log, not sent).
+# An SMTP server that never answers must not hold a request forever: ?timeout=<seconds>, else 10.
+_email = env.email_url("NOCOFLO_EMAIL_URL", default="consolemail://")
+_email_options = _email.pop("OPTIONS", {})
+vars().update({name: value for name, value in _email.items() if value not in (None, "")})
+EMAIL_TIMEOUT = _email_options.get("TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env.str("NOCOFLO_FROM_EMAIL", default="Nocoflo <nocoflo@localhost>")

@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import path
 
+from core.views import register_by_invite
+
 from .api import api
 
 
@@ -25,5 +27,6 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/invite/<str:token>/", register_by_invite, name="invite"),
     path("healthz", healthz, name="healthz"),
 ]
