@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from .history import history_page
 from .home import home_page
 from .table import table_page
 
@@ -12,3 +13,4 @@ from .table import table_page
 def register_pages() -> None:
     ui.page("/")(home_page)
     ui.page("/tables/{table_id}")(table_page)
+    ui.page("/tables/{table_id}/history")(history_page)
