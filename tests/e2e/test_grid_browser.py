@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -100,31 +101,38 @@ def server(tmp_path_factory):
         result.timings["setup"] = time.monotonic() - started
 
         started = time.monotonic()
-        process = subprocess.Popen(
-            [PYTHON, "manage.py", "serve", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, f"the server exited:\n{result.log_tail()}"
-                try:
-                    with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, f"no /healthz after 60 s:\n{result.log_tail()}"
-                time.sleep(0.2)
+        with serving(env, port, log, result):
             result.timings["start"] = time.monotonic() - started
             yield result
-        finally:
-            process.terminate()
+
+
+@contextmanager
+def serving(env: dict, port: int, log, server: Server):
+    """`manage.py serve` on `port` until the block ends, once its /healthz answers."""
+    process = subprocess.Popen(
+        [PYTHON, "manage.py", "serve", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, f"the server exited:\n{server.log_tail()}"
             try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+                with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"no /healthz after 60 s:\n{server.log_tail()}"
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 # --- the page, driven through the DOM -----------------------------------------------------------

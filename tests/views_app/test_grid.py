@@ -491,8 +491,9 @@ class StubContext:
         self.opened = opened
         self.outcome = outcome
         self.table = opened.table
+        self.client_id = "stub-page"
 
-    async def attempt(self, operation, *args):
+    async def attempt(self, operation, *args, **kwargs):
         return self.outcome
 
 

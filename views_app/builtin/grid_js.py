@@ -1,6 +1,7 @@
 """The browser side of the table view: an AG Grid infinite-row-model datasource that reads pages
 from the rows API and turns AG Grid's sort and filter models into the API's parameters, so the
-database does all sorting, filtering and searching."""
+database does all sorting, filtering and searching; and what other people's work looks like in
+the grid: rows they are editing (locked), rows they changed."""
 
 from __future__ import annotations
 
@@ -94,3 +95,115 @@ def recount_js(grid_id: int) -> str:
 
 def set_search_js(grid_id: int, text: str) -> str:
     return f"(window.nocofloSearch = window.nocofloSearch || {{}})[{grid_id}] = {json.dumps(text)};"
+
+
+# Rows someone else is editing, per grid: window.nocofloLocks[gridId][rowKey] = username. The
+# grid's `context.gridId` tells its callbacks which map is theirs.
+_LOCKED_BY = (
+    "(p) => (p.data && ((window.nocofloLocks || {})[p.context && p.context.gridId] || {})"
+    "[p.data[" + json.dumps(KEY_FIELD) + "]]) || null"
+)
+
+# A cell is editable unless someone else holds the row (the server refuses their write anyway).
+EDITABLE_UNLESS_LOCKED = f"(p) => !({_LOCKED_BY})(p)"
+
+ROW_LOCKED_RULE = f"(p) => !!({_LOCKED_BY})(p)"
+
+# The row's first cell, with a lock and "<user> is editing" on rows someone else is editing.
+_LOCK_BADGE = """(p) => {
+  const box = document.createElement('span');
+  const shown = p.valueFormatted !== undefined && p.valueFormatted !== null ? p.valueFormatted
+    : p.value;
+  box.textContent = shown === null || shown === undefined ? ''
+    : (typeof shown === 'object' ? JSON.stringify(shown) : String(shown));
+  const who = (%(locked_by)s)(p);
+  if (who) {
+    const badge = document.createElement('span');
+    badge.className = 'nocoflo-lock';
+    badge.title = who + ' is editing';
+    badge.setAttribute('aria-label', who + ' is editing');
+    const icon = document.createElement('i');
+    icon.className = 'q-icon notranslate material-icons';
+    icon.setAttribute('aria-hidden', 'true');
+    icon.textContent = 'lock';
+    badge.appendChild(icon);
+    box.prepend(badge);
+  }
+  return box;
+}"""
+LOCK_BADGE_RENDERER = _LOCK_BADGE % {"locked_by": _LOCKED_BY}
+
+LOCK_CSS = """
+.nocoflo-grid .ag-row.nocoflo-row-locked { background-color: rgba(255, 179, 0, 0.16); }
+.nocoflo-grid .nocoflo-lock { color: #b26a00; margin-right: 4px; vertical-align: middle; }
+.nocoflo-grid .nocoflo-lock .q-icon { font-size: 16px; }
+"""
+
+_SET_LOCKS = """(() => {
+  const gridId = %(grid_id)s, changes = %(changes)s, replace = %(replace)s;
+  const all = (window.nocofloLocks = window.nocofloLocks || {});
+  const forgotten = replace ? Object.keys(all[gridId] || {}) : [];
+  const touched = new Set([...Object.keys(changes), ...forgotten]);
+  const locks = (all[gridId] = replace ? {} : (all[gridId] || {}));
+  for (const [key, who] of Object.entries(changes)) {
+    if (who) locks[key] = who; else delete locks[key];
+  }
+  const grid = getElement(gridId), api = grid && grid.api;
+  if (!api) return;
+  const nodes = [...touched].map((key) => api.getRowNode(key)).filter(Boolean);
+  if (nodes.length) api.redrawRows({rowNodes: nodes});
+})()"""
+
+
+def set_locks_js(grid_id: int, changes: dict[str, str | None], replace: bool = False) -> str:
+    """Mark rows as locked by someone (a username) or free (None); `replace` forgets the rest."""
+    return _SET_LOCKS % {
+        "grid_id": json.dumps(grid_id),
+        "changes": json.dumps(changes, ensure_ascii=False),
+        "replace": json.dumps(replace),
+    }
+
+
+_APPLY_ROW = """(() => {
+  const gridId = %(grid_id)s, key = %(key)s, values = %(values)s, user = %(user)s;
+  const grid = getElement(gridId), api = grid && grid.api;
+  const node = api && api.getRowNode(key);
+  if (!node || !node.data) return 0;
+  const changed = Object.keys(values).filter(
+    (column) => JSON.stringify(node.data[column]) !== JSON.stringify(values[column]));
+  node.setData({...values, [%(key_field)s]: key});
+  if (changed.length) {
+    api.flashCells({rowNodes: [node], columns: changed});
+    emitEvent('nocoflo-grid-changed-' + gridId, {user: user, cells: changed.length});
+  }
+  return changed.length;
+})()"""
+
+
+def apply_row_js(grid_id: int, key: str, values: dict, user: str) -> str:
+    """Show a row someone else changed, if the grid has it loaded: new values, changed cells
+    flashed, and the server told how many cells changed (to say who changed them)."""
+    return _APPLY_ROW % {
+        "grid_id": json.dumps(grid_id),
+        "key": json.dumps(key),
+        "values": json.dumps(values, ensure_ascii=False, default=str),
+        "user": json.dumps(user, ensure_ascii=False),
+        "key_field": json.dumps(KEY_FIELD),
+    }
+
+
+_CHOSEN_ROW = """/* nocofloChosenRow */ (() => {
+  const grid = getElement(%(grid_id)s), api = grid && grid.api;
+  if (!api) return {selected: [], focused: null};
+  const keyOf = (node) => (node && node.data ? node.data[%(key_field)s] : null);
+  const selected = api.getGridOption('rowSelection')
+    ? api.getSelectedNodes().map(keyOf).filter(Boolean) : [];
+  const cell = api.getFocusedCell();
+  const row = cell && !cell.rowPinned ? api.getDisplayedRowAtIndex(cell.rowIndex) : null;
+  return {selected, focused: keyOf(row)};
+})()"""
+
+
+def chosen_row_js(grid_id: int) -> str:
+    """The keys of the selected rows and of the focused cell's row (`nocofloChosenRow`)."""
+    return _CHOSEN_ROW % {"grid_id": json.dumps(grid_id), "key_field": json.dumps(KEY_FIELD)}

@@ -1,4 +1,8 @@
-"""The built-in table view: an editable AG Grid over the rows API, registered as a plugin."""
+"""The built-in table view: an editable AG Grid over the rows API, registered as a plugin.
+
+Several people may have a table open at once: see `collaboration` for row locks, live updates
+and presence.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from plugins_app.hookspecs import hookimpl
 
 from ..base import BaseView
 from ..share import ShareDialog
-from .grid_js import KEY_FIELD, datasource_js, recount_js, set_search_js
+from .collaboration import Collaboration, lock_aware
+from .grid_js import KEY_FIELD, ROW_LOCKED_RULE, datasource_js, recount_js, set_search_js
 
 NUMERIC = ("integer", "real")
 TEXT_OPTIONS = ["contains", "equals", "notEqual", "startsWith", "blank", "notBlank"]
@@ -86,10 +91,11 @@ class TableView(BaseView):
         TableGrid(self.context).build()
 
 
-class TableGrid:
+class TableGrid(Collaboration):
     """The state of one grid on one page."""
 
     def __init__(self, context: Any) -> None:
+        super().__init__(context)
         self.context = context
         opened = context.opened
         self.columns = opened.describe_columns()
@@ -112,8 +118,10 @@ class TableGrid:
             )
             search.on_value_change(lambda e: self.search(e.value or ""))
             self.count_label = ui.label("counting rows…").classes("text-grey-8 row-count")
+            self.presence_box = ui.row().classes("items-center gap-1 presence")
             ui.space()
             ui.button("Refresh", icon="refresh", on_click=self.refresh).props("flat")
+            ui.button("Row history", icon="history", on_click=self.open_history).props("flat")
             if self.can_share:
                 share = ShareDialog(self.context)
                 ui.button("Share", icon="share", on_click=share.open).props("flat")
@@ -124,16 +132,19 @@ class TableGrid:
                     "color=negative outline"
                 )
         kinds = {c["name"]: c["type"] for c in self.columns}
+        column_defs = [column_def(c, self.can_write) for c in self.columns]
+        lock_aware(column_defs)
         options: dict[str, Any] = {
             "rowModelType": "infinite",
             "cacheBlockSize": 100,
             "maxBlocksInCache": 50,
             "maxConcurrentDatasourceRequests": 2,
             "suppressFieldDotNotation": True,
-            "columnDefs": [column_def(c, self.can_write) for c in self.columns],
+            "columnDefs": column_defs,
             "defaultColDef": {"sortable": True, "resizable": True, "minWidth": 140},
             "stopEditingWhenCellsLoseFocus": True,
             ":getRowId": f"(p) => p.data[{KEY_FIELD!r}]",
+            "rowClassRules": {":nocoflo-row-locked": ROW_LOCKED_RULE},
         }
         if self.can_delete:
             options["rowSelection"] = {
@@ -158,6 +169,7 @@ class TableGrid:
             f"nocoflo-grid-error-{grid.id}",
             lambda e: ui.notify(str(e.args), type="negative", multi_line=True),
         )
+        self.setup_collaboration()
 
     def show_count(self, count: Any) -> None:
         self.count_label.text = f"{int(count):,} rows" if count is not None else ""
@@ -185,11 +197,14 @@ class TableGrid:
         old, new = args.get("oldValue"), args.get("newValue")
         if key is None or column is None or old == new:
             return
-        await self.save(key, column, new, old, data)
+        async with self._in_order:
+            await self.save(key, column, new, old, data)
 
     async def save(self, key: str, column: str, new: Any, seen: Any, data: dict) -> None:
         """Write one cell, compare-and-set against the value the editor saw."""
-        ok, result = await self.context.attempt(rows.update_row, key, {column: new}, {column: seen})
+        ok, result = await self.context.attempt(
+            rows.update_row, key, {column: new}, {column: seen}, holder=self.context.client_id
+        )
         if ok:
             self.put_row(key, result)
             ui.notify(f"Saved {column}", type="positive", timeout=1200)
@@ -237,7 +252,9 @@ class TableGrid:
                         for name, widget in inputs.items()
                         if widget.value not in (None, "")
                     }
-                    ok, result = await self.context.attempt(rows.insert_row, values)
+                    ok, result = await self.context.attempt(
+                        rows.insert_row, values, holder=self.context.client_id
+                    )
                     if ok:
                         dialog.close()
                         ui.notify("Row added", type="positive")
@@ -259,7 +276,9 @@ class TableGrid:
                 ui.button("Cancel", on_click=dialog.close).props("flat")
 
                 async def delete() -> None:
-                    ok, deleted = await self.context.attempt(rows.delete_rows, keys)
+                    ok, deleted = await self.context.attempt(
+                        rows.delete_rows, keys, holder=self.context.client_id
+                    )
                     dialog.close()
                     if ok:
                         ui.notify(f"Deleted {deleted} row{'s' if deleted != 1 else ''}")

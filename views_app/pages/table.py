@@ -36,6 +36,15 @@ async def table_page(request: Request, table_id: str, view: str | None = None):
         return None
 
     context = ViewContext(session_key=session_key_of(request), opened=opened)
+    # Leaving the page (or losing its connection) frees its row locks and its place among the
+    # table's viewers, whichever view it showed.
+    client = ui.context.client
+
+    async def left() -> None:
+        if not client.has_socket_connection:  # not an old socket of a page that reconnected
+            await context.leave()
+
+    client.on_disconnect(left)
     manager = get_manager()
     meta = table_meta_dict(opened.table, opened.columns)
     views = manager.get_available_views(meta)
@@ -83,6 +92,9 @@ def table_menu(opened: rows.OpenTable, views: list, chosen) -> None:
         link.classes("block no-underline q-py-xs")
         if view is chosen:
             link.classes("text-weight-bold")
+    ui.link("History", f"/tables/{table.pk}/history").classes(
+        "block no-underline q-py-xs table-history"
+    )
     ui.separator().classes("q-my-sm")
     ui.label("Columns").classes("text-overline text-grey-7")
     with ui.column().classes("gap-0 table-columns"):
