@@ -248,14 +248,15 @@ class Viewer(models.Model):
     """Someone with a table open, seen recently: who else is here."""
 
     table = models.ForeignKey(TableMeta, on_delete=models.CASCADE, related_name="viewers")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     client = models.CharField(max_length=64, unique=True)
     seen_at = models.DateTimeField(db_index=True)
 
     class Meta:
         verbose_name = "viewer"
+
+    def __str__(self) -> str:
+        return f"{self.user} viewing {self.table}"
 
 
 class Invite(models.Model):

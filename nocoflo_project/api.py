@@ -13,8 +13,11 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
 
+from core.api import router as invites_router
 from datasources_app.api import router as tables_router
-from datasources_app.errors import DatasourceError, InvalidValue, WriteConflict
+from datasources_app.errors import DatasourceError, InvalidValue, RowLocked, WriteConflict
+from datasources_app.export_api import router as export_router
+from datasources_app.history_api import router as history_router
 from plugins_app.api import router as plugins_router
 from plugins_app.manager import PluginError
 
@@ -28,7 +31,10 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("", tables_router)
+api.add_router("", history_router)
 api.add_router("", plugins_router)
+api.add_router("", export_router)
+api.add_router("", invites_router)
 
 
 @api.exception_handler(AuthenticationError)
@@ -55,6 +61,8 @@ def _datasource_error(request: HttpRequest, exc: DatasourceError):
         body["current"] = exc.current
     if isinstance(exc, InvalidValue) and exc.column:
         body["column"] = exc.column
+    if isinstance(exc, RowLocked):
+        body["locked_by"] = exc.locked_by
     return api.create_response(request, body, status=exc.status)
 
 
