@@ -13,7 +13,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from views_app.builtin.grid_js import KEY_FIELD, datasource_js, recount_js, set_search_js
+from views_app.builtin.grid_js import (
+    KEY_FIELD,
+    datasource_js,
+    export_js,
+    recount_js,
+    set_search_js,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -228,3 +234,31 @@ def test_datasource_js_failures_are_reported(reply, message):
     assert calls["failed"] == 1
     assert calls["success"] == []
     assert calls["emitted"] == [[f"nocoflo-grid-error-{GRID_ID}", message]]
+
+
+def test_export_downloads_what_the_grid_shows():
+    """After the grid read a sorted, filtered, searched page, Export asks for the same rows in
+    the columns on screen (in their order, without the selection column)."""
+    url = "/api/tables/7/export"
+    setup = """
+globalThis.nocofloSearch = {GRID: 'smith'};
+globalThis.location = {assign: (to) => calls.assigned = to};
+const column = (id) => ({getColId: () => id});
+globalThis.getElement = (id) => id === GRID ? {api: {getAllDisplayedColumns: () =>
+  [column('ag-Grid-SelectionColumn'), column('status'), column('id')]}} : null;
+setTimeout(() => { EXPORT; }, 5);
+""".replace("GRID", str(GRID_ID)).replace("EXPORT", export_js(GRID_ID, url, "csv"))
+    calls = run_datasource(
+        sort=[{"colId": "id", "sort": "desc"}],
+        filters={"status": {"filterType": "text", "type": "equals", "filter": "new"}},
+        setup=setup,
+    )
+    parts = urlsplit(calls["assigned"])
+    assert parts.path == url
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert {k: json.loads(query.pop(k)) for k in ("sort", "filters", "columns")} == {
+        "sort": ["-id"],
+        "filters": [{"column": "status", "op": "eq", "value": "new"}],
+        "columns": ["status", "id"],
+    }
+    assert query == {"format": "csv", "q": "smith"}

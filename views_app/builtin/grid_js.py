@@ -45,6 +45,9 @@ _DATASOURCE = """(() => {
       if (filters.length) qs.set('filters', JSON.stringify(filters));
       const q = (window.nocofloSearch || {})[gridId];
       if (q) qs.set('q', q);
+      // What the grid shows now, for an export of the same rows.
+      (window.nocofloQuery = window.nocofloQuery || {})[gridId] = {
+        sort: qs.get('sort'), filters: qs.get('filters'), q: qs.get('q')};
       // After a refresh the count is asked again, whichever block the grid reloads first.
       const recount = window.nocofloRecount || {};
       if (recount[gridId]) {
@@ -207,3 +210,24 @@ _CHOSEN_ROW = """/* nocofloChosenRow */ (() => {
 def chosen_row_js(grid_id: int) -> str:
     """The keys of the selected rows and of the focused cell's row (`nocofloChosenRow`)."""
     return _CHOSEN_ROW % {"grid_id": json.dumps(grid_id), "key_field": json.dumps(KEY_FIELD)}
+
+
+_EXPORT = """(() => {
+  const api = (getElement(%(grid_id)s) || {}).api;
+  if (!api) return;
+  const shown = (window.nocofloQuery || {})[%(grid_id)s] || {};
+  const qs = new URLSearchParams({format: %(format)s});
+  for (const name of ['sort', 'filters', 'q']) if (shown[name]) qs.set(name, shown[name]);
+  const columns = api.getAllDisplayedColumns().map((c) => c.getColId())
+    .filter((id) => !id.startsWith('ag-Grid'));
+  qs.set('columns', JSON.stringify(columns));
+  // The answer is an attachment: the browser downloads it and the page stays.
+  window.location.assign(%(url)s + '?' + qs);
+})()"""
+
+
+def export_js(grid_id: int, url: str, fmt: str) -> str:
+    """Download the rows the grid shows (its filters, sort, search and visible columns)."""
+    return _EXPORT % {
+        "grid_id": json.dumps(grid_id), "url": json.dumps(url), "format": json.dumps(fmt),
+    }  # fmt: skip

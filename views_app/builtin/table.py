@@ -17,7 +17,14 @@ from plugins_app.hookspecs import hookimpl
 from ..base import BaseView
 from ..share import ShareDialog
 from .collaboration import Collaboration, lock_aware
-from .grid_js import KEY_FIELD, ROW_LOCKED_RULE, datasource_js, recount_js, set_search_js
+from .grid_js import (
+    KEY_FIELD,
+    ROW_LOCKED_RULE,
+    datasource_js,
+    export_js,
+    recount_js,
+    set_search_js,
+)  # fmt: skip
 
 NUMERIC = ("integer", "real")
 TEXT_OPTIONS = ["contains", "equals", "notEqual", "startsWith", "blank", "notBlank"]
@@ -122,6 +129,11 @@ class TableGrid(Collaboration):
             ui.space()
             ui.button("Refresh", icon="refresh", on_click=self.refresh).props("flat")
             ui.button("Row history", icon="history", on_click=self.open_history).props("flat")
+            with ui.button("Export", icon="download").props("flat") as export:
+                export.classes("export-button")
+                with ui.menu():
+                    ui.menu_item("CSV", on_click=lambda: self.export("csv"))
+                    ui.menu_item("JSON", on_click=lambda: self.export("json"))
             if self.can_share:
                 share = ShareDialog(self.context)
                 ui.button("Share", icon="share", on_click=share.open).props("flat")
@@ -170,6 +182,11 @@ class TableGrid(Collaboration):
             lambda e: ui.notify(str(e.args), type="negative", multi_line=True),
         )
         self.setup_collaboration()
+
+    def export(self, fmt: str) -> None:
+        """Download the rows as the grid shows them; the export API checks access again."""
+        url = f"/api/tables/{self.context.table.pk}/export"
+        ui.run_javascript(export_js(self.grid.id, url, fmt))
 
     def show_count(self, count: Any) -> None:
         self.count_label.text = f"{int(count):,} rows" if count is not None else ""
