@@ -224,10 +224,8 @@ def find_invite(token: str) -> Invite:
 def _locked_invite(token: str) -> Invite | None:
     """The invite, locked until the transaction ends (one registration per token)."""
     return (
-        Invite.objects.select_for_update()
-        .select_related("table", "created_by")
-        .filter(token_hash=hash_token(token))
-        .first()
+        # No joins: PostgreSQL cannot lock the nullable side of one, MariaDB has no FOR UPDATE OF.
+        Invite.objects.select_for_update().filter(token_hash=hash_token(token)).first()
     )
 
 
@@ -389,9 +387,7 @@ def revoke_invite(user: Any, invite_id: int) -> Invite:
     UnknownInvite also when `user` may not revoke it, so invites are not probed one id at a time.
     """
     with transaction.atomic():
-        invite = (
-            Invite.objects.select_for_update().select_related("table").filter(pk=invite_id).first()
-        )
+        invite = Invite.objects.select_for_update().filter(pk=invite_id).first()
         if invite is None or not may_revoke(user, invite):
             raise UnknownInvite("No such invite")
         if invite.used_at is not None:
