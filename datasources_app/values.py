@@ -239,3 +239,28 @@ def decode_key(key: str, width: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != width:
         raise InvalidValue("That is not a row key")
     return values
+
+
+def key_label(key: str, width: int) -> str:
+    """A row key as people read it: its values ("42", or "7, A-12" for two key columns)."""
+    try:
+        return ", ".join("" if v is None else str(v) for v in decode_key(key, width))
+    except InvalidValue:
+        return key
+
+
+def key_from_text(text: str, kinds: list[str]) -> str:
+    """A row key from what someone typed: an opaque key, or the key values ("42", "7, A-12")."""
+    text = text.strip()
+    try:
+        decode_key(text, len(kinds))
+        return text
+    except InvalidValue:
+        pass
+    parts = [p.strip() for p in text.split(",")] if len(kinds) > 1 else [text]
+    if len(parts) != len(kinds):
+        return text  # matches nothing: the list says so
+    values: list[Any] = []
+    for part, kind in zip(parts, kinds, strict=True):
+        values.append(int(part) if kind == "integer" and part.lstrip("-").isdigit() else part)
+    return encode_key(values)

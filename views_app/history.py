@@ -16,6 +16,7 @@ from core.audit import describe
 from core.models import Change
 from datasources_app import changes, history_api, rows
 from datasources_app.errors import InvalidQuery
+from datasources_app.values import key_from_text, key_label
 
 from .context import ViewContext
 
@@ -97,7 +98,7 @@ def list_entry(opened: rows.OpenTable, change: Change) -> dict:
         "at": timezone.localtime(change.at).strftime("%Y-%m-%d %H:%M:%S"),
         "user": change.username,
         "action": action,
-        "row_key": change.row_key,
+        "row_key": key_label(change.row_key, len(opened.table.key_columns)),
         "column": change.column,
         "change": _cut(change_text),
         "change_full": change_text,
@@ -112,12 +113,22 @@ def load_entries(
     """How many changes match, and one page of them as list lines (runs in a thread)."""
     try:
         count, page = history_api.read_history(
-            opened, username=filters.user, column=filters.column, row_key=filters.row,
-            since=filters.since, until=filters.until, offset=offset, limit=limit,
+            opened, username=filters.user, column=filters.column,
+            row_key=_row_key(opened, filters.row), since=filters.since, until=filters.until,
+            offset=offset, limit=limit,
         )  # fmt: skip
     except ValueError as exc:
         raise InvalidQuery(str(exc)) from None
     return count, [list_entry(opened, change) for change in page]
+
+
+def _row_key(opened: rows.OpenTable, text: str | None) -> str | None:
+    """The row filter as typed on the page: the key's values, or an opaque key from a link."""
+    if not text:
+        return text
+    # SQLite's rowid is no declared column, and an integer.
+    kinds = [opened.all_kinds.get(k, "integer") for k in opened.table.key_columns]
+    return key_from_text(text, kinds) if kinds else text
 
 
 def revert_entry(opened: rows.OpenTable, change_id: Any) -> dict:

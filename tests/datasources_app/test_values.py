@@ -194,3 +194,16 @@ def test_arrays_are_shown_as_json_lists_of_json_values():
     ]  # fmt: skip
     assert to_json("json", [1, {"a": None}]) == [1, {"a": None}]  # JSON documents stay as they are
     assert to_json("decimal", Decimal("12345678901234.5678")) == "12345678901234.5678"
+
+
+def test_key_label_and_key_from_text():
+    from datasources_app.values import encode_key, key_from_text, key_label
+
+    assert key_label(encode_key([42]), 1) == "42"
+    assert key_label(encode_key([7, "A-12"]), 2) == "7, A-12"
+    assert key_label("not-a-key", 1) == "not-a-key"
+    assert key_from_text(" 42 ", ["integer"]) == encode_key([42])
+    assert key_from_text("7, A-12", ["integer", "text"]) == encode_key([7, "A-12"])
+    assert key_from_text(encode_key([42]), ["integer"]) == encode_key([42])
+    assert key_from_text("abc", ["text"]) == encode_key(["abc"])
+    assert key_from_text("1, 2, 3", ["integer", "integer"]) == "1, 2, 3"  # matches no row
