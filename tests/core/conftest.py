@@ -1,7 +1,8 @@
 import pytest
 
+from core import events
 from core.models import TableMeta
-from tests.factories import DatasourceFactory
+from tests.factories import DatasourceFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +22,28 @@ def tables(db):
         "secret": TableMeta.objects.create(datasource=live, name="secret", visible=False),
         "archived": TableMeta.objects.create(datasource=off, name="archived"),
     }
+
+
+@pytest.fixture
+def ann(db):
+    return UserFactory(username="ann")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def orders(tables):
+    return tables["orders"]
+
+
+@pytest.fixture
+def heard(orders):
+    """The events published on the orders table (in-process bus, delivered synchronously)."""
+    previous = events.set_bus(events.EventBus())
+    got: list[dict] = []
+    events.subscribe(orders.pk, got.append)
+    yield got
+    events.set_bus(previous)

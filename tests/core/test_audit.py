@@ -9,24 +9,8 @@ from django.utils import timezone
 
 from core import audit
 from core.models import Change
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def ann(db):
-    return UserFactory(username="ann")
-
-
-@pytest.fixture
-def bob(db):
-    return UserFactory(username="bob")
-
-
-@pytest.fixture
-def orders(tables):
-    return tables["orders"]
 
 
 def test_begin_records_one_pending_entry_per_cell_in_one_batch(ann, orders):

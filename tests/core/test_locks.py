@@ -9,36 +9,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from core import events, locks
+from core import locks
 from core.models import RowLock
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def ann(db):
-    return UserFactory(username="ann")
-
-
-@pytest.fixture
-def bob(db):
-    return UserFactory(username="bob")
-
-
-@pytest.fixture
-def orders(tables):
-    return tables["orders"]
-
-
-@pytest.fixture
-def heard(orders):
-    """The events published on the orders table (in-process bus, delivered synchronously)."""
-    previous = events.set_bus(events.EventBus())
-    got: list[dict] = []
-    events.subscribe(orders.pk, got.append)
-    yield got
-    events.set_bus(previous)
 
 
 def test_acquire_takes_a_lease_and_announces_it(ann, orders, heard):

@@ -7,36 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from core import events, presence
+from core import presence
 from core.models import Viewer
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def ann(db):
-    return UserFactory(username="ann")
-
-
-@pytest.fixture
-def bob(db):
-    return UserFactory(username="bob")
-
-
-@pytest.fixture
-def orders(tables):
-    return tables["orders"]
-
-
-@pytest.fixture
-def heard(orders):
-    """The events published on the orders table (in-process bus, delivered synchronously)."""
-    previous = events.set_bus(events.EventBus())
-    got: list[dict] = []
-    events.subscribe(orders.pk, got.append)
-    yield got
-    events.set_bus(previous)
 
 
 def test_viewers_are_distinct_sorted_and_exclude_the_asking_page(orders, tables, ann, bob, heard):

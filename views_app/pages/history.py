@@ -18,7 +18,7 @@ from datasources_app import history_api, rows
 from ..context import ViewContext
 from ..history import PAGE_SIZE, HistoryFilters, change_list, load_entries, revert_and_tell
 from ..layout import frame
-from .common import navigation_tables, signed_in_user
+from .common import open_table_page
 
 # The filters an address may prefill, by their query parameter.
 FILTERS = ("user", "column", "row", "since", "until")
@@ -77,13 +77,6 @@ class HistoryList:
         await self.load()
 
 
-def not_found(user: Any, tables: list) -> None:
-    with frame(user, tables, "Not found"):
-        ui.label("No such table").classes("text-h5")
-        ui.label("It does not exist, or you may not open it.").classes("text-grey-8")
-        ui.link("Back to your tables", "/")
-
-
 def _filter_options(opened: rows.OpenTable, filters: HistoryFilters) -> tuple[dict, dict]:
     """The user and column choices: who appears in the history, the columns the user sees."""
     users = history_api.history_users(opened)
@@ -100,15 +93,9 @@ def _filter_options(opened: rows.OpenTable, filters: HistoryFilters) -> tuple[di
 
 
 async def history_page(request: Request, table_id: str):
-    user, redirect = await signed_in_user(request)
-    if redirect:
+    user, tables, opened, redirect = await open_table_page(request, table_id)
+    if opened is None:
         return redirect
-    tables = await navigation_tables(user)
-    try:
-        opened = await sync_to_async(rows.open_table)(user, table_id)
-    except rows.TableNotFound:
-        not_found(user, tables)
-        return None
 
     query = request.query_params
     filters = HistoryFilters(**{name: query.get(name, "").strip() for name in FILTERS})

@@ -16,24 +16,15 @@ from plugins_app.manager import PluginError, get_manager
 from ..base import table_meta_dict
 from ..context import ViewContext
 from ..layout import frame
-from .common import navigation_tables, signed_in_user
+from .common import open_table_page
 
 log = logging.getLogger("nocoflo.pages")
 
 
 async def table_page(request: Request, table_id: str, view: str | None = None):
-    user, redirect = await signed_in_user(request)
-    if redirect:
+    user, tables, opened, redirect = await open_table_page(request, table_id)
+    if opened is None:
         return redirect
-    tables = await navigation_tables(user)
-    try:
-        opened = await sync_to_async(rows.open_table)(user, table_id)
-    except rows.TableNotFound:
-        with frame(user, tables, "Not found"):
-            ui.label("No such table").classes("text-h5")
-            ui.label("It does not exist, or you may not open it.").classes("text-grey-8")
-            ui.link("Back to your tables", "/")
-        return None
 
     context = ViewContext(session_key=session_key_of(request), opened=opened)
     # Leaving the page (or losing its connection) frees its row locks and its place among the
