@@ -35,6 +35,8 @@ class ViewContext:
     # This page among all open pages: it holds the page's row locks and presence, and lets the
     # page recognise its own writes when they come back as events.
     client_id: str = field(default_factory=_new_client_id)
+    # The page's query parameters (`?view=form&row=<key>` opens the form on a row).
+    params: dict[str, str] = field(default_factory=dict)
 
     @property
     def table(self):

@@ -30,6 +30,7 @@ from core.management.commands.copy_metadata import copied_models, extra_connecti
 from core.models import Change, Invite, RowLock, TableGrant, TableMeta, Viewer
 from datasources_app.models import DatasourceConfig
 from plugins_app.models import PluginConfig
+from views_app.models import UserPreference, ViewPreference
 from tests.conftest import grant
 from tests.factories import UserFactory
 
@@ -142,6 +143,11 @@ def metadata(demo_source, admin_user, client):
         expires_at=now + timedelta(days=7), table=orders, can_write=True,
     )  # fmt: skip
     invite.groups.add(editors)
+    ViewPreference.objects.create(
+        table=orders, user=zoe, preferred_view="table_view",
+        view_config_json={"table_view": {"sort": [["id", True]], "hidden": ["comment"]}},
+    )  # fmt: skip
+    UserPreference.objects.create(user=zoe, dark_mode=True)
     return demo_source
 
 

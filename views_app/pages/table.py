@@ -26,7 +26,9 @@ async def table_page(request: Request, table_id: str, view: str | None = None):
     if opened is None:
         return redirect
 
-    context = ViewContext(session_key=session_key_of(request), opened=opened)
+    context = ViewContext(
+        session_key=session_key_of(request), opened=opened, params=dict(request.query_params)
+    )
     # Leaving the page (or losing its connection) frees its row locks and its place among the
     # table's viewers, whichever view it showed.
     client = ui.context.client
