@@ -30,9 +30,9 @@ from core.management.commands.copy_metadata import copied_models, extra_connecti
 from core.models import Change, Invite, RowLock, TableGrant, TableMeta, Viewer
 from datasources_app.models import DatasourceConfig
 from plugins_app.models import PluginConfig
-from views_app.models import UserPreference, ViewPreference
 from tests.conftest import grant
 from tests.factories import UserFactory
+from views_app.models import UserPreference, ViewPreference
 
 pytestmark = [pytest.mark.integration]
 
