@@ -282,8 +282,15 @@ class PluginManager:
                 continue
             view.plugin_name = name
             view.priority = priority
-            views.append(view)
-        return sorted(views, key=lambda v: -v.priority)
+            rank = priority  # also for a view written without BaseView's priority_for
+            rank_for = getattr(view, "priority_for", None)
+            if rank_for is not None:
+                try:
+                    rank = int(self.call(name, rank_for, table_meta))
+                except (PluginError, TypeError, ValueError):
+                    pass  # a failing plugin is marked and logged by call(); its hook's rank stands
+            views.append((rank, view))
+        return [view for _, view in sorted(views, key=lambda pair: -pair[0])]
 
     def datasource_classes(self) -> dict[str, tuple[str, type]]:
         """Scheme -> (plugin name, datasource class) for every enabled datasource plugin."""

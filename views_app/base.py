@@ -36,6 +36,11 @@ class BaseView(ABC):
     def get_priority(self) -> int:
         return self.priority
 
+    def priority_for(self, table_meta: dict) -> int:
+        """The view's priority for one table (default: the plugin's priority). A view that
+        suits some tables better than others (a form for wide tables) says so here."""
+        return self.get_priority()
+
 
 def table_meta_dict(table: Any, columns: list[Any]) -> dict:
     """The `table_meta` views are asked about: the table and its columns as plain data."""
