@@ -15,7 +15,7 @@ from core import access
 from core.auth import session_key_of, user_for_session
 from datasources_app import rows
 
-from ..layout import frame
+from ..layout import frame, load_look
 
 
 async def signed_in_user(request: Request) -> tuple[Any, RedirectResponse | None]:
@@ -24,6 +24,7 @@ async def signed_in_user(request: Request) -> tuple[Any, RedirectResponse | None
     if not user.is_authenticated:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return None, RedirectResponse(f"{settings.LOGIN_URL}?next={quote(target)}", 302)
+    await load_look(user)
     return user, None
 
 
