@@ -1,15 +1,19 @@
 """The datasource contract every datasource plugin implements.
 
 The first six methods are the architecture document's operations; the rest are what a grid over
-millions of rows needs: a query object (page or keyset cursor, sort, filters, search), counts, and
-compare-and-set updates. SQL databases get all of it from `sql.SQLAlchemyDatasource`.
+millions of rows needs: a query object (page or keyset cursor, sort, filters, search), counts,
+compare-and-set updates, and the aggregates charts draw. SQL databases get all of it from
+`sql.SQLAlchemyDatasource`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import DatasourceError
 
 FILTER_OPS = (
     "eq", "ne", "lt", "lte", "gt", "gte", "contains", "startswith", "isnull", "notnull", "in",
@@ -115,6 +119,23 @@ class BaseDatasource(ABC):
     def delete_by_key(self, table_config: dict, key: dict, expected: dict | None = None) -> bool:
         """Delete the row with these key values; with `expected`, only while it still holds
         those values (compare-and-set). True when a row was deleted."""
+
+    def insert_rows(
+        self,
+        table_config: dict,
+        rows: list[dict],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[dict]:
+        """Insert many rows in one transaction, all of them or none; answers each row's key
+        columns, in order. `progress(done, total)` is called as batches are written."""
+        raise DatasourceError(f"{self.label} datasources cannot import rows")
+
+    def aggregate(self, table_config: dict, spec: Any) -> dict:
+        """Chart data: `spec` (an aggregate.AggregateSpec) grouped and aggregated by the database,
+        as `{"x": [...], "series": [{"name": ..., "y": [...]}]}` with each `y` aligned to `x`.
+
+        A datasource that cannot group in its database says so rather than loading rows."""
+        raise DatasourceError("This datasource cannot aggregate")
 
     def key_columns_for(self, table_config: dict) -> list[str]:
         """The columns that identify a row (empty: the table is read-only)."""

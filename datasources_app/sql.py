@@ -11,13 +11,16 @@ import base64
 import json
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
+from itertools import groupby
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
+from .aggregate import aggregate_sql
 from .base import BaseDatasource, Filter, Page, Query
 from .errors import (
     DatasourceError,
@@ -30,6 +33,10 @@ from .errors import (
 from .values import ColumnSpec, coerce, to_json
 
 log = logging.getLogger("nocoflo.datasources")
+
+# Rows per executemany of a bulk insert: large enough to amortise round trips, small enough to
+# keep each statement (and the driver's parameter buffers) modest.
+INSERT_BATCH = 1000
 
 
 class SQLAlchemyDatasource(BaseDatasource):
@@ -490,10 +497,15 @@ class SQLAlchemyDatasource(BaseDatasource):
         with self.connect() as conn:
             return self._read_row(conn, table, table_config, key)
 
+    def aggregate(self, table_config: dict, spec: Any) -> dict:
+        return aggregate_sql(self, table_config, spec)
+
     # --- writing -----------------------------------------------------------------------------
 
-    def _checked_values(self, table_config: dict, values: dict, inserting: bool) -> dict:
-        specs = self.specs(table_config)
+    def _checked_values(
+        self, table_config: dict, values: dict, inserting: bool, specs: dict | None = None
+    ) -> dict:
+        specs = specs if specs is not None else self.specs(table_config)
         checked = {}
         for name, raw in values.items():
             spec = specs.get(name) if isinstance(name, str) else None
@@ -585,6 +597,54 @@ class SQLAlchemyDatasource(BaseDatasource):
         with self.connect(write=True) as conn:
             result = conn.execute(sa.insert(table).values(**values))
             return self.inserted_key(result, keys, values)
+
+    def insert_rows(
+        self,
+        table_config: dict,
+        rows: list[dict],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[dict]:
+        table = self.reflect(table_config)
+        keys = self._keys(table_config, table)
+        specs = self.specs(table_config)
+        # Returned keys are matched to their rows by type: untyped key columns (SQLite's, see
+        # adapt_table) are inserted a row at a time instead, in the same transaction.
+        typed_keys = all(
+            not isinstance(self.key_column(table, k).type, sa.types.NullType) for k in keys
+        )
+        returning = (
+            typed_keys and self.engine.dialect.insert_executemany_returning_sort_by_parameter_order
+        )
+        found: list[dict] = []
+        with self.connect(write=True) as conn:  # one transaction: any failure rolls all back
+            for start in range(0, len(rows), INSERT_BATCH):
+                # Values are checked a batch at a time, so no second copy of every row is held;
+                # one that does not fit rolls back the batches written before it.
+                batch = [
+                    self._checked_values(table_config, row, True, specs)
+                    for row in rows[start : start + INSERT_BATCH]
+                ]
+                # One executemany per run of rows naming the same columns (a row leaving a
+                # column to its default names fewer).
+                for _, run in groupby(batch, key=lambda values: tuple(values)):
+                    found += self._insert_run(conn, table, keys, list(run), returning)
+                if progress is not None:
+                    progress(start + len(batch), len(rows))
+        return found
+
+    def _insert_run(
+        self, conn: Connection, table: sa.Table, keys: list[str], run: list[dict], returning: bool
+    ) -> list[dict]:
+        if not keys or all(k in run[0] for k in keys):
+            conn.execute(sa.insert(table), run)
+            return [{k: values[k] for k in keys} for values in run]
+        if returning:
+            stmt = sa.insert(table).returning(
+                *[self.key_column(table, k) for k in keys], sort_by_parameter_order=True
+            )
+            return [dict(zip(keys, record, strict=True)) for record in conn.execute(stmt, run)]
+        stmt = sa.insert(table)
+        return [self.inserted_key(conn.execute(stmt, values), keys, values) for values in run]
 
     def inserted_key(self, result: Any, keys: list[str], values: dict) -> dict:
         inserted = result.inserted_primary_key or ()

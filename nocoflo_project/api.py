@@ -14,12 +14,15 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
 
 from core.api import router as invites_router
+from datasources_app.aggregate_api import router as aggregate_router
 from datasources_app.api import router as tables_router
 from datasources_app.errors import DatasourceError, InvalidValue, RowLocked, WriteConflict
 from datasources_app.export_api import router as export_router
 from datasources_app.history_api import router as history_router
+from datasources_app.import_api import router as import_router
 from plugins_app.api import router as plugins_router
 from plugins_app.manager import PluginError
+from views_app.api import router as views_router
 
 log = logging.getLogger("nocoflo.api")
 
@@ -34,7 +37,10 @@ api.add_router("", tables_router)
 api.add_router("", history_router)
 api.add_router("", plugins_router)
 api.add_router("", export_router)
+api.add_router("", import_router)
+api.add_router("", aggregate_router)
 api.add_router("", invites_router)
+api.add_router("", views_router)
 
 
 @api.exception_handler(AuthenticationError)

@@ -130,6 +130,10 @@ NOCOFLO_ENABLED_PLUGINS = env.list("NOCOFLO_ENABLED_PLUGINS", default=[])
 NOCOFLO_PLUGIN_DIRS = env.list("NOCOFLO_PLUGIN_DIRS", default=[])
 # Make a plugin that fails to load fatal instead of logging it (used by tests).
 NOCOFLO_STRICT_PLUGINS = env.bool("NOCOFLO_STRICT_PLUGINS", default=False)
+# Which view a table opens in (the architecture document's view_selection_strategy): auto (the
+# user's last choice, else the best view for the table), priority (always the best view), manual
+# (the user's last choice, else the table view). Any other value fails the system checks.
+NOCOFLO_VIEW_SELECTION = env.str("NOCOFLO_VIEW_SELECTION", default="auto")
 
 # Key for datasource passwords at rest (a Fernet key); derived from SECRET_KEY when empty.
 NOCOFLO_ENCRYPTION_KEY = env.str("NOCOFLO_ENCRYPTION_KEY", default="")
@@ -141,6 +145,9 @@ NOCOFLO_STATEMENT_TIMEOUT = env.float("NOCOFLO_STATEMENT_TIMEOUT", default=10.0)
 # Demo database built by `manage.py setup_demo`.
 NOCOFLO_DEMO_DB = Path(env.str("NOCOFLO_DEMO_DB", default=str(DATA_DIR / "demo.sqlite3")))
 NOCOFLO_DEMO_ORDERS = env.int("NOCOFLO_DEMO_ORDERS", default=1_000_000)
+
+# The largest CSV file a table import accepts, in megabytes.
+NOCOFLO_IMPORT_MAX_MB = env.int("NOCOFLO_IMPORT_MAX_MB", default=50)
 
 # Collaboration: how long an editor's row lock lasts without renewal (pages renew it while a
 # cell or form is open), and the event bus that carries live updates and presence. Empty: in this

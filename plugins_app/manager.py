@@ -29,6 +29,8 @@ log = logging.getLogger("nocoflo.plugins")
 
 BUILTIN_PLUGINS = (
     "views_app.builtin.table",
+    "views_app.builtin.form",
+    "views_app.builtin.chart",
     "datasources_app.builtin.sqlite",
     "datasources_app.builtin.postgresql",
     # Needs mysqlclient (the `mysql` extra): without it, this one plugin fails to load.

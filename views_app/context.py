@@ -37,6 +37,9 @@ class ViewContext:
     client_id: str = field(default_factory=_new_client_id)
     # The page's query parameters (`?view=form&row=<key>` opens the form on a row).
     params: dict[str, str] = field(default_factory=dict)
+    # The user's saved settings of the view the page shows (read before it renders, which cannot
+    # wait on the database), e.g. the grid's columns, sort and filters.
+    view_config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def table(self):

@@ -43,6 +43,17 @@ def save_view_config(user: Any, table: TableMeta, view_name: str, config: dict) 
     preference.save(update_fields=["view_config_json", "updated_at"])
 
 
+def forget_view_config(user: Any, table: TableMeta, view_name: str) -> None:
+    """Drop one view's settings (the view opens as it would for a new user)."""
+    found = _preference(user, table)
+    if found is None or view_name not in (found.view_config_json or {}):
+        return
+    configs = dict(found.view_config_json)
+    del configs[view_name]
+    found.view_config_json = configs
+    found.save(update_fields=["view_config_json", "updated_at"])
+
+
 def dark_mode(user: Any) -> bool:
     found = UserPreference.objects.filter(user=user).first()
     return bool(found and found.dark_mode)

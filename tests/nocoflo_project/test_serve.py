@@ -64,6 +64,8 @@ def test_serve_syncs_plugin_configs_first(uvicorn_calls, fresh_manager):
         "postgresql",
         "sqlite_datasource",
         "table_view",
+        "chart_view",
+        "form_view",
     }
 
 

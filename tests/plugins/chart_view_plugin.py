@@ -1,4 +1,5 @@
-"""A chart view plugin written exactly like the architecture document's example."""
+"""A chart view plugin written exactly like the architecture document's example (its class is
+renamed: Nocoflo's built-in chart view is "chart_view")."""
 
 import pluggy
 
@@ -9,7 +10,7 @@ hookimpl = pluggy.HookimplMarker("nocoflo")
 NUMERIC = ("integer", "real", "decimal")
 
 
-class ChartView(BaseView):
+class ExampleChartView(BaseView):
     def render(self) -> None:
         # Render charts using plotly/matplotlib
         pass
@@ -25,10 +26,10 @@ class ChartView(BaseView):
         return any(c.get("type") in NUMERIC for c in table_meta.get("columns", []))
 
 
-class ChartViewPlugin:
+class ExampleChartViewPlugin:
     @hookimpl
     def get_view_class(self) -> type[BaseView]:
-        return ChartView
+        return ExampleChartView
 
     @hookimpl
     def get_view_priority(self) -> int:

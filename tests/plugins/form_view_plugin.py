@@ -1,4 +1,6 @@
-"""A form view plugin like the architecture document's example, preferred over charts."""
+"""A form view plugin like the architecture document's example, preferred over charts.
+
+Named apart from the built-in form view, so both can be registered side by side."""
 
 import pluggy
 
@@ -20,7 +22,7 @@ class FormView(BaseView):
         return len(table_meta.get("columns", [])) > 10
 
 
-class FormViewPlugin:
+class ExampleFormViewPlugin:
     version = "2.1.0"
 
     @hookimpl

@@ -44,7 +44,7 @@ def live_manager(plugin_dir):
         plugin_dirs=[
             plugin_dir("chart_view_plugin", "geo_datasource_plugin", "broken_import_plugin")
         ],
-        enabled_plugins=["chart_view", "geo_datasource"],
+        enabled_plugins=["example_chart_view", "geo_datasource"],
         entry_points=False,
     )
     manager.load_plugins()

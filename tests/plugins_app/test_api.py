@@ -77,7 +77,10 @@ def test_explicit_all_is_the_default(admin_client, live_manager):
 @pytest.mark.parametrize(
     ("plugin_type", "expected"),
     [
-        ("view", {"chart_view", "spreadsheet", "table_view"}),
+        (
+            "view",
+            {"chart_view", "example_chart_view", "form_view", "spreadsheet", "table_view"},
+        ),
         (
             "datasource",
             {"geo_datasource", "spreadsheet", "sqlite_datasource", "postgresql", "mysql"},
@@ -93,8 +96,10 @@ def test_filtered_by_type(admin_client, live_manager, plugin_type, expected):
 
 
 def test_a_disabled_plugin_is_listed_as_disabled(admin_client, live_manager):
-    live_manager.set_enabled("chart_view", False)
-    (chart,) = by_name(admin_client.get("/api/plugins?plugin_type=view").json())["chart_view"]
+    live_manager.set_enabled("example_chart_view", False)
+    (chart,) = by_name(admin_client.get("/api/plugins?plugin_type=view").json())[
+        "example_chart_view"
+    ]
     assert chart["enabled"] is False
 
 

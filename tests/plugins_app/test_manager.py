@@ -14,6 +14,7 @@ from datasources_app.builtin.postgresql import PostgreSQLDatasource
 from datasources_app.builtin.sqlite import SQLiteDatasource
 from plugins_app import manager as manager_module
 from plugins_app.manager import (
+    BUILTIN_PLUGINS,
     ESSENTIAL_PLUGINS,
     PluginError,
     PluginLoadError,
@@ -22,11 +23,12 @@ from plugins_app.manager import (
     plugin_name_for,
     plugins_in_module,
 )
-from tests.plugins.chart_view_plugin import ChartView, ChartViewPlugin
-from tests.plugins.form_view_plugin import FormView, FormViewPlugin
+from tests.plugins.chart_view_plugin import ExampleChartView, ExampleChartViewPlugin
+from tests.plugins.form_view_plugin import ExampleFormViewPlugin, FormView
 from tests.plugins.geo_datasource_plugin import GeoDatasource, GeoDatasourcePlugin
 from tests.plugins.plain_view_plugin import PlainView, PlainViewPlugin
 from tests.plugins.typo_hook_plugin import TypoViewPlugin
+from views_app.builtin.chart import ChartView
 from views_app.builtin.table import TableView
 
 from .conftest import SAMPLES
@@ -50,7 +52,15 @@ WIDE_TABLE = {
 }
 
 
+# The table view and the datasources: the built-ins the sample plugins are ranked against (the
+# other built-in views have tests of their own).
+CORE_BUILTINS = tuple(
+    p for p in BUILTIN_PLUGINS if p == "views_app.builtin.table" or not p.startswith("views_app.")
+)
+
+
 def builtin_manager(**kwargs) -> PluginManager:
+    kwargs.setdefault("builtins", CORE_BUILTINS)
     manager = PluginManager(entry_points=False, **kwargs)
     manager.load_plugins()
     return manager
@@ -79,7 +89,10 @@ def test_builtins_are_registered_like_any_plugin():
     )
     assert table.source == "built-in views_app.builtin.table"
     assert table.version == importlib.metadata.version("nocoflo")
-    assert manager.view_classes() == [("table_view", TableView, 1)]
+    views = manager.view_classes()
+    assert ("table_view", TableView, 1) in views
+    assert ("chart_view", ChartView, 0) in views
+    assert manager.plugins["chart_view"].source == "built-in views_app.builtin.chart"
     assert manager.datasource_classes() == {
         "sqlite": ("sqlite_datasource", SQLiteDatasource),
         "sqlite3": ("sqlite_datasource", SQLiteDatasource),
@@ -140,9 +153,9 @@ def test_a_missing_builtin_module_is_recorded_not_fatal(caplog):
 @pytest.mark.unit
 def test_architecture_example_registers_at_run_time():
     manager = builtin_manager()
-    info = manager.register_plugin(ChartViewPlugin())
+    info = manager.register_plugin(ExampleChartViewPlugin())
 
-    assert info is manager.plugins["chart_view"]
+    assert info is manager.plugins["example_chart_view"]
     assert (info.kinds, info.enabled, info.builtin, info.source) == (
         ["view"],
         True,
@@ -150,7 +163,10 @@ def test_architecture_example_registers_at_run_time():
         "registered at run time",
     )
     views = manager.get_available_views(NUMERIC_TABLE, datasource="ds")
-    assert summary(views) == [("chart_view", ChartView, 5), ("table_view", TableView, 1)]
+    assert summary(views) == [
+        ("example_chart_view", ExampleChartView, 5),
+        ("table_view", TableView, 1),
+    ]
     chart = views[0]
     assert (chart.table_id, chart.datasource, chart.get_priority()) == (7, "ds", 5)
 
@@ -158,7 +174,7 @@ def test_architecture_example_registers_at_run_time():
 @pytest.mark.unit
 def test_can_handle_table_decides_which_views_are_offered():
     manager = builtin_manager()
-    manager.register_plugin(ChartViewPlugin())
+    manager.register_plugin(ExampleChartViewPlugin())
     # No numeric column: the chart view declines, the table view stays.
     assert summary(manager.get_available_views(TEXT_TABLE)) == [("table_view", TableView, 1)]
 
@@ -166,14 +182,14 @@ def test_can_handle_table_decides_which_views_are_offered():
 @pytest.mark.integration
 def test_architecture_example_loads_from_a_plugin_directory(plugin_dir):
     directory = plugin_dir("chart_view_plugin")
-    manager = builtin_manager(plugin_dirs=[directory], enabled_plugins=["chart_view"])
+    manager = builtin_manager(plugin_dirs=[directory], enabled_plugins=["example_chart_view"])
 
-    info = manager.plugins["chart_view"]
+    info = manager.plugins["example_chart_view"]
     assert info.enabled and info.health == "ok"
     assert info.source == f"directory {directory / 'chart_view_plugin.py'}"
     views = manager.get_available_views(NUMERIC_TABLE)
     assert [(v.plugin_name, v.get_view_name(), v.priority) for v in views] == [
-        ("chart_view", "Chart", 5),
+        ("example_chart_view", "Chart", 5),
         ("table_view", "Table", 1),
     ]
 
@@ -197,18 +213,18 @@ def test_a_module_with_hook_functions_is_a_plugin_named_after_its_file(plugin_di
 @pytest.mark.unit
 def test_each_view_class_keeps_its_own_priority():
     manager = builtin_manager()
-    for plugin in (FormViewPlugin(), PlainViewPlugin(), ChartViewPlugin()):
+    for plugin in (ExampleFormViewPlugin(), PlainViewPlugin(), ExampleChartViewPlugin()):
         manager.register_plugin(plugin)
 
     assert sorted(manager.view_classes(), key=lambda t: t[0]) == [
-        ("chart_view", ChartView, 5),
-        ("form_view", FormView, 10),
+        ("example_chart_view", ExampleChartView, 5),
+        ("example_form_view", FormView, 10),
         ("plain_view", PlainView, 0),
         ("table_view", TableView, 1),
     ]
     assert summary(manager.get_available_views(WIDE_TABLE)) == [
-        ("form_view", FormView, 10),
-        ("chart_view", ChartView, 5),
+        ("example_form_view", FormView, 10),
+        ("example_chart_view", ExampleChartView, 5),
         ("table_view", TableView, 1),
         ("plain_view", PlainView, 0),
     ]
@@ -252,7 +268,7 @@ def test_broken_plugins_are_recorded_and_the_rest_load(caplog):
     caplog.set_level(logging.ERROR, logger="nocoflo.plugins")
     manager = builtin_manager(
         plugin_dirs=[SAMPLES],
-        enabled_plugins=["chart_view", "form_view", "typo_view", "raising_view"],
+        enabled_plugins=["example_chart_view", "example_form_view", "typo_view", "raising_view"],
     )
 
     broken = manager.plugins["broken_import_plugin"]
@@ -273,7 +289,13 @@ def test_broken_plugins_are_recorded_and_the_rest_load(caplog):
     for name in ("broken_import_plugin", "typo_view", "no_hooks"):
         assert f"plugin {name!r} failed to load" in caplog.text
     # The rest loaded; the private __init__.py was not taken for a plugin.
-    for name in ("chart_view", "form_view", "raising_view", "table_view", "sqlite_datasource"):
+    for name in (
+        "example_chart_view",
+        "example_form_view",
+        "raising_view",
+        "table_view",
+        "sqlite_datasource",
+    ):
         assert manager.plugins[name].health == "ok", name
     assert "__init__" not in manager.plugins
     assert not any(p.startswith("_") for p in manager.plugins)
@@ -283,28 +305,28 @@ def test_broken_plugins_are_recorded_and_the_rest_load(caplog):
 def test_a_plugin_whose_hook_raises_is_marked_failing_and_skipped(plugin_dir, caplog):
     manager = builtin_manager(
         plugin_dirs=[plugin_dir("raising_view_plugin", "chart_view_plugin")],
-        enabled_plugins=["raising_view", "chart_view"],
+        enabled_plugins=["raising_view", "example_chart_view"],
     )
     assert manager.plugins["raising_view"].health == "ok"
 
     views = manager.get_available_views(NUMERIC_TABLE)
 
-    assert [v.plugin_name for v in views] == ["chart_view", "table_view"]
+    assert [v.plugin_name for v in views] == ["example_chart_view", "table_view"]
     info = manager.plugins["raising_view"]
     assert info.health == "failing"
     assert info.error == "ValueError: the chart library crashed"
     assert info.error_at is not None
     assert "plugin raising_view failed" in caplog.text
-    assert manager.plugins["chart_view"].health == "ok"
+    assert manager.plugins["example_chart_view"].health == "ok"
 
 
 @pytest.mark.unit
 def test_a_view_that_fails_to_build_or_to_decide_is_left_out(caplog):
-    class ExplodingView(ChartView):
+    class ExplodingView(ExampleChartView):
         def __init__(self, *args, **kwargs):
             raise RuntimeError("no canvas")
 
-    class IndecisiveView(ChartView):
+    class IndecisiveView(ExampleChartView):
         def can_handle_table(self, table_meta):
             raise KeyError("columns")
 
@@ -422,7 +444,7 @@ def test_strict_mode_refuses_invalid_registrations():
 def test_strict_mode_loads_good_plugins(plugin_dir):
     manager = PluginManager(plugin_dirs=[plugin_dir("chart_view_plugin")], strict=True)
     manager.load_plugins()
-    assert manager.plugins["chart_view"].health == "ok"
+    assert manager.plugins["example_chart_view"].health == "ok"
 
 
 # --- enabling ------------------------------------------------------------------------------------
@@ -431,13 +453,13 @@ def test_strict_mode_loads_good_plugins(plugin_dir):
 @pytest.mark.integration
 def test_directory_plugins_start_disabled_unless_named(plugin_dir):
     directory = plugin_dir("chart_view_plugin", "form_view_plugin")
-    manager = builtin_manager(plugin_dirs=[directory], enabled_plugins=["form_view"])
+    manager = builtin_manager(plugin_dirs=[directory], enabled_plugins=["example_form_view"])
 
-    assert manager.plugins["chart_view"].enabled is False
-    assert manager.plugins["chart_view"].health == "ok"
-    assert manager.plugins["form_view"].enabled is True
+    assert manager.plugins["example_chart_view"].enabled is False
+    assert manager.plugins["example_chart_view"].health == "ok"
+    assert manager.plugins["example_form_view"].enabled is True
     assert [v.plugin_name for v in manager.get_available_views(WIDE_TABLE)] == [
-        "form_view",
+        "example_form_view",
         "table_view",
     ]
 
@@ -447,19 +469,19 @@ def test_set_enabled_takes_effect_at_once(plugin_dir):
     manager = builtin_manager(plugin_dirs=[plugin_dir("chart_view_plugin")])
     assert [v.plugin_name for v in manager.get_available_views(NUMERIC_TABLE)] == ["table_view"]
 
-    manager.set_enabled("chart_view", True)
-    assert manager.plugins["chart_view"].enabled
+    manager.set_enabled("example_chart_view", True)
+    assert manager.plugins["example_chart_view"].enabled
     assert [v.plugin_name for v in manager.get_available_views(NUMERIC_TABLE)] == [
-        "chart_view",
+        "example_chart_view",
         "table_view",
     ]
-    manager.set_enabled("chart_view", True)  # enabling twice is harmless
+    manager.set_enabled("example_chart_view", True)  # enabling twice is harmless
 
-    manager.set_enabled("chart_view", False)
-    assert not manager.plugins["chart_view"].enabled
+    manager.set_enabled("example_chart_view", False)
+    assert not manager.plugins["example_chart_view"].enabled
     assert [v.plugin_name for v in manager.get_available_views(NUMERIC_TABLE)] == ["table_view"]
-    manager.set_enabled("chart_view", False)  # and so is disabling twice
-    assert manager.pm.get_plugin("chart_view") is None
+    manager.set_enabled("example_chart_view", False)  # and so is disabling twice
+    assert manager.pm.get_plugin("example_chart_view") is None
 
 
 @pytest.mark.unit
@@ -507,7 +529,7 @@ def test_set_enabled_ignores_unknown_and_unloaded_plugins(plugin_dir):
 @pytest.mark.unit
 def test_register_plugin_can_be_told_to_start_disabled():
     manager = builtin_manager()
-    info = manager.register_plugin(ChartViewPlugin(), enabled=False)
+    info = manager.register_plugin(ExampleChartViewPlugin(), enabled=False)
     assert info.enabled is False
     assert manager.view_classes() == [("table_view", TableView, 1)]
 
@@ -516,16 +538,16 @@ def test_register_plugin_can_be_told_to_start_disabled():
 def test_list_plugins_filters_by_kind_and_sorts_by_name():
     manager = builtin_manager()
     manager.register_plugin(GeoDatasourcePlugin())
-    manager.register_plugin(ChartViewPlugin())
+    manager.register_plugin(ExampleChartViewPlugin())
     assert [i.name for i in manager.list_plugins()] == [
-        "chart_view",
+        "example_chart_view",
         "geo_datasource",
         "mysql",
         "postgresql",
         "sqlite_datasource",
         "table_view",
     ]
-    assert [i.name for i in manager.list_plugins("view")] == ["chart_view", "table_view"]
+    assert [i.name for i in manager.list_plugins("view")] == ["example_chart_view", "table_view"]
     assert [i.name for i in manager.list_plugins("datasource")] == [
         "geo_datasource",
         "mysql",
@@ -573,19 +595,21 @@ def fake_entry_points(monkeypatch):
 @pytest.mark.integration
 def test_entry_point_plugins_name_their_distribution(fake_entry_points):
     groups = fake_entry_points(
-        FakeEntryPoint("charts", "nocoflo_charts:ChartViewPlugin", ChartViewPlugin, FakeDist())
+        FakeEntryPoint(
+            "charts", "nocoflo_charts:ExampleChartViewPlugin", ExampleChartViewPlugin, FakeDist()
+        )
     )
-    manager = PluginManager(enabled_plugins=["chart_view"])
+    manager = PluginManager(builtins=CORE_BUILTINS, enabled_plugins=["example_chart_view"])
     manager.load_plugins()
 
     assert groups == ["nocoflo"]
-    info = manager.plugins["chart_view"]
-    assert "nocoflo_charts:ChartViewPlugin" in info.source
+    info = manager.plugins["example_chart_view"]
+    assert "nocoflo_charts:ExampleChartViewPlugin" in info.source
     assert "nocoflo-charts" in info.source
     assert info.version == "3.4.5"
     assert (info.enabled, info.health, info.kinds) == (True, "ok", ["view"])
     assert [v.plugin_name for v in manager.get_available_views(NUMERIC_TABLE)] == [
-        "chart_view",
+        "example_chart_view",
         "table_view",
     ]
 
@@ -593,25 +617,27 @@ def test_entry_point_plugins_name_their_distribution(fake_entry_points):
 @pytest.mark.integration
 def test_entry_point_plugins_start_disabled(fake_entry_points):
     fake_entry_points(
-        FakeEntryPoint("charts", "nocoflo_charts:ChartViewPlugin", ChartViewPlugin, FakeDist())
+        FakeEntryPoint(
+            "charts", "nocoflo_charts:ExampleChartViewPlugin", ExampleChartViewPlugin, FakeDist()
+        )
     )
-    manager = PluginManager()
+    manager = PluginManager(builtins=CORE_BUILTINS)
     manager.load_plugins()
-    assert manager.plugins["chart_view"].enabled is False
+    assert manager.plugins["example_chart_view"].enabled is False
     assert manager.view_classes() == [("table_view", TableView, 1)]
 
 
 @pytest.mark.integration
 def test_entry_point_without_distribution_and_a_broken_one(fake_entry_points, caplog):
     fake_entry_points(
-        FakeEntryPoint("forms", "forms_plugin:FormViewPlugin", FormViewPlugin),
+        FakeEntryPoint("forms", "forms_plugin:ExampleFormViewPlugin", ExampleFormViewPlugin),
         FakeEntryPoint("maps", "maps:Plugin", ImportError("No module named 'maps'")),
     )
-    manager = PluginManager(enabled_plugins=["form_view"])
+    manager = PluginManager(enabled_plugins=["example_form_view"])
     manager.load_plugins()
 
-    form = manager.plugins["form_view"]
-    assert form.source == "entry point forms_plugin:FormViewPlugin"
+    form = manager.plugins["example_form_view"]
+    assert form.source == "entry point forms_plugin:ExampleFormViewPlugin"
     assert form.version == "2.1.0"  # the plugin's own version attribute
     broken = manager.plugins["maps"]
     assert broken.health == "failed to load"
@@ -622,11 +648,11 @@ def test_entry_point_without_distribution_and_a_broken_one(fake_entry_points, ca
 
 @pytest.mark.unit
 def test_entry_points_can_be_turned_off(fake_entry_points):
-    groups = fake_entry_points(FakeEntryPoint("charts", "x:Y", ChartViewPlugin, FakeDist()))
+    groups = fake_entry_points(FakeEntryPoint("charts", "x:Y", ExampleChartViewPlugin, FakeDist()))
     manager = PluginManager(entry_points=False)
     manager.load_plugins()
     assert groups == []
-    assert "chart_view" not in manager.plugins
+    assert "example_chart_view" not in manager.plugins
 
 
 @pytest.mark.unit
@@ -646,8 +672,8 @@ def test_version_falls_back_to_empty_without_installed_nocoflo(monkeypatch):
 @pytest.mark.parametrize(
     ("obj", "expected"),
     [
-        (ChartViewPlugin(), "chart_view"),
-        (ChartViewPlugin, "chart_view"),
+        (ExampleChartViewPlugin(), "example_chart_view"),
+        (ExampleChartViewPlugin, "example_chart_view"),
         (GeoDatasourcePlugin(), "geo_datasource"),
         (type("HTTPServerPlugin", (), {})(), "http_server"),
         (type("Plugin", (), {})(), "plugin"),
@@ -665,7 +691,7 @@ def test_plugins_in_module_instantiates_only_its_own_hook_classes():
     import tests.plugins.chart_view_plugin as module
 
     found = plugins_in_module(module)
-    assert [type(p) for p in found] == [ChartViewPlugin]
+    assert [type(p) for p in found] == [ExampleChartViewPlugin]
     import tests.plugins.no_hooks as empty
 
     assert plugins_in_module(empty) == []
@@ -696,15 +722,15 @@ def test_a_file_that_fails_to_import_leaves_no_half_module(tmp_path):
 @pytest.mark.integration
 def test_get_manager_builds_one_from_settings(monkeypatch, settings, plugin_dir):
     settings.NOCOFLO_PLUGIN_DIRS = [str(plugin_dir("chart_view_plugin", "form_view_plugin"))]
-    settings.NOCOFLO_ENABLED_PLUGINS = ["form_view"]
+    settings.NOCOFLO_ENABLED_PLUGINS = ["example_form_view"]
     settings.NOCOFLO_STRICT_PLUGINS = False
     monkeypatch.setattr(manager_module, "_current", None)
 
     manager = manager_module.get_manager()
 
     assert manager_module.get_manager() is manager
-    assert manager.plugins["form_view"].enabled
-    assert not manager.plugins["chart_view"].enabled
+    assert manager.plugins["example_form_view"].enabled
+    assert not manager.plugins["example_chart_view"].enabled
     assert manager.plugins["table_view"].health == "ok"
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from plugins_app.models import PluginConfig
 from plugins_app.store import apply_enabled, sync_plugin_configs
-from tests.plugins.form_view_plugin import FormViewPlugin
+from tests.plugins.form_view_plugin import ExampleFormViewPlugin
 
 pytestmark = [pytest.mark.plugin, pytest.mark.django_db]
 
@@ -24,6 +24,8 @@ def test_sync_records_every_plugin_the_manager_knows(live_manager):
     assert [c.plugin_name for c in configs] == [
         "broken_import_plugin",
         "chart_view",
+        "example_chart_view",
+        "form_view",
         "geo_datasource",
         "mysql",
         "postgresql",
@@ -52,32 +54,33 @@ def test_sync_records_every_plugin_the_manager_knows(live_manager):
 @pytest.mark.integration
 def test_sync_uses_the_process_manager_by_default(live_manager):
     sync_plugin_configs()
-    assert rows()["chart_view"].enabled is True
+    assert rows()["example_chart_view"].enabled is True
 
 
 @pytest.mark.integration
 def test_a_new_plugin_is_recorded_with_the_managers_choice(live_manager):
-    live_manager.register_plugin(FormViewPlugin(), source="directory x", enabled=False)
+    live_manager.register_plugin(ExampleFormViewPlugin(), source="directory x", enabled=False)
     sync_plugin_configs()
-    form = rows()["form_view"]
+    form = rows()["example_form_view"]
     assert (form.enabled, form.version) == (False, "2.1.0")
 
 
 @pytest.mark.integration
 def test_admins_flag_in_the_database_wins_on_the_next_sync(live_manager):
     sync_plugin_configs()
-    PluginConfig.objects.filter(plugin_name="chart_view").update(enabled=False)
-    live_manager.register_plugin(FormViewPlugin(), source="directory x", enabled=False)
+    PluginConfig.objects.filter(plugin_name="example_chart_view").update(enabled=False)
+    live_manager.register_plugin(ExampleFormViewPlugin(), source="directory x", enabled=False)
     sync_plugin_configs()
-    PluginConfig.objects.filter(plugin_name="form_view").update(enabled=True)
+    PluginConfig.objects.filter(plugin_name="example_form_view").update(enabled=True)
 
     sync_plugin_configs()
 
-    assert live_manager.plugins["chart_view"].enabled is False
-    assert live_manager.pm.get_plugin("chart_view") is None
-    assert live_manager.plugins["form_view"].enabled is True
+    assert live_manager.plugins["example_chart_view"].enabled is False
+    assert live_manager.pm.get_plugin("example_chart_view") is None
+    assert live_manager.plugins["example_form_view"].enabled is True
     saved = rows()
-    assert (saved["chart_view"].enabled, saved["form_view"].enabled) == (False, True)
+    assert saved["example_chart_view"].enabled is False
+    assert saved["example_form_view"].enabled is True
 
 
 @pytest.mark.integration
@@ -98,11 +101,11 @@ def test_essential_plugins_stay_enabled_whatever_the_database_says(live_manager)
 @pytest.mark.integration
 def test_sync_records_health_changes(live_manager):
     sync_plugin_configs()
-    live_manager.mark_failing("chart_view", RuntimeError("no canvas"))
+    live_manager.mark_failing("example_chart_view", RuntimeError("no canvas"))
 
     sync_plugin_configs()
 
-    chart = rows()["chart_view"]
+    chart = rows()["example_chart_view"]
     assert chart.health == "failing"
     assert chart.last_error == "RuntimeError: no canvas"
     assert chart.last_error_at is not None
@@ -110,21 +113,21 @@ def test_sync_records_health_changes(live_manager):
 
 @pytest.mark.integration
 def test_long_sources_and_versions_are_cut_to_fit(live_manager):
-    plugin = FormViewPlugin()
+    plugin = ExampleFormViewPlugin()
     plugin.version = "9" * 100
     live_manager.register_plugin(plugin, source="registered by " + "x" * 400)
     sync_plugin_configs()
-    form = rows()["form_view"]
+    form = rows()["example_form_view"]
     assert len(form.source) == 255
     assert form.version == "9" * 64
 
 
 @pytest.mark.unit
 def test_apply_enabled_switches_the_running_plugin(live_manager):
-    (chart,) = [c for c in sync_plugin_configs() if c.plugin_name == "chart_view"]
+    (chart,) = [c for c in sync_plugin_configs() if c.plugin_name == "example_chart_view"]
     chart.enabled = False
     apply_enabled(chart)
-    assert live_manager.plugins["chart_view"].enabled is False
+    assert live_manager.plugins["example_chart_view"].enabled is False
     chart.enabled = True
     apply_enabled(chart, live_manager)
-    assert live_manager.plugins["chart_view"].enabled is True
+    assert live_manager.plugins["example_chart_view"].enabled is True

@@ -404,7 +404,9 @@ async def test_refresh_button_purges_the_cache(user: User, demo_source, admin_us
     sent = record_javascript(user)
     user.find(kind=ui.button, content="Refresh").click()
     await settle()
-    # The reloaded rows come with their count again, wherever the grid is scrolled.
+    # The reloaded rows come with their count again, wherever the grid is scrolled. (The
+    # layout asks the browser whether its drawers are open: not the grid's business.)
+    sent = [code for code in sent if "__IS_DRAWER_OPEN__" not in code]
     assert sent == [
         f"(window.nocofloRecount = window.nocofloRecount || {{}})[{grid.id}] = true;",
         f'return runMethod({grid.id}, "run_grid_method", ["purgeInfiniteCache"])',

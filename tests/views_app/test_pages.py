@@ -416,7 +416,14 @@ async def test_failing_view_shows_its_error(
     with user.scope(ui.right_drawer):
         # Best view first, and the chosen one is bold.
         links = user.find(ui.link).elements
-        assert {link.text for link in links} == {"Broken", "Table", "History"}
+        assert {link.text for link in links} == {
+            "Broken",
+            "Table",
+            "Form",
+            "Chart",
+            "History",
+            "Import CSV",
+        }
         bold = [link.text for link in links if "text-weight-bold" in link.classes]
         assert bold == ["Broken"]
     assert any("kaboom" in r.getMessage() or r.exc_info for r in caplog.records)

@@ -249,6 +249,8 @@ class Collaboration:
             self.grid.client.run_javascript(apply_row_js(self.grid.id, key, shown, user))
         elif kind in ("row_inserted", "row_deleted"):
             self.tell_news(user, "added" if kind == "row_inserted" else "deleted", 1)
+        elif kind == "rows_imported":
+            self.tell_news(user, "added", int(event.get("count") or 0))
 
     async def readable(self) -> list[str] | None:
         """The columns this page's user may see now; None when they may no longer read the table.

@@ -35,6 +35,9 @@ _DATASOURCE = """(() => {
     }
     return [{column: col, op: ops[m.type] || 'eq', value: from}];
   };
+  // The saved grid settings keep the filters in the API's shape too (charts read them).
+  (window.nocofloFiltersOf = window.nocofloFiltersOf || {})[gridId] = (model) =>
+    Object.entries(model || {}).flatMap(([col, m]) => one(col, m));
   return {
     getRows: (params) => {
       const qs = new URLSearchParams({offset: params.startRow,
@@ -231,3 +234,38 @@ def export_js(grid_id: int, url: str, fmt: str) -> str:
     return _EXPORT % {
         "grid_id": json.dumps(grid_id), "url": json.dumps(url), "format": json.dumps(fmt),
     }  # fmt: skip
+
+
+# Grid events that change what the user would want to find again next time. Which columns are
+# shown is changed only by the Columns menu, and saved by the server.
+SETTINGS_EVENTS = ("columnMoved", "columnResized", "sortChanged", "filterChanged")
+
+_SETTINGS_CHANGED = """(e) => {
+  // Only what the user did is saved: not the saved settings being applied, the Columns menu
+  // (saved by the server), or the grid fitting its columns to its width.
+  if (['api', 'gridInitializing', 'sizeColumnsToFit', 'flex'].includes(e.source)) return;
+  if (e.type === 'columnResized' && !e.finished) return;
+  const gridId = %(grid_id)s, api = e.api;
+  const timers = (window.nocofloSettingsTimers = window.nocofloSettingsTimers || {});
+  clearTimeout(timers[gridId]);
+  // One save for a burst of changes (dragging a column fires many events).
+  timers[gridId] = setTimeout(() => {
+    if (api.isDestroyed()) return;
+    const columns = api.getColumnState();
+    const filterModel = api.getFilterModel();
+    const sort = columns.filter((c) => c.sort)
+      .sort((a, b) => (a.sortIndex || 0) - (b.sortIndex || 0))
+      .map((c) => (c.sort === 'desc' ? '-' : '') + c.colId);
+    const toFilters = (window.nocofloFiltersOf || {})[gridId];
+    emitEvent('nocoflo-grid-settings-' + gridId, {
+      columns, sort, filter_model: filterModel,
+      filters: toFilters ? toFilters(filterModel) : [],
+      q: (window.nocofloSearch || {})[gridId] || ''});
+  }, %(delay)d);
+}"""
+
+
+def settings_changed_js(grid_id: int, delay_ms: int = 500) -> str:
+    """The grid option handler that sends the grid's settings to the server after a change:
+    column state (order, widths, hidden, sort), filter model, and the API-shaped filters/sort."""
+    return _SETTINGS_CHANGED % {"grid_id": json.dumps(grid_id), "delay": delay_ms}

@@ -25,6 +25,7 @@ from .grid_js import (
     recount_js,
     set_search_js,
 )  # fmt: skip
+from .grid_settings import GridSettings
 
 NUMERIC = ("integer", "real")
 TEXT_OPTIONS = ["contains", "equals", "notEqual", "startsWith", "blank", "notBlank"]
@@ -98,7 +99,7 @@ class TableView(BaseView):
         TableGrid(self.context).build()
 
 
-class TableGrid(Collaboration):
+class TableGrid(GridSettings, Collaboration):
     """The state of one grid on one page."""
 
     def __init__(self, context: Any) -> None:
@@ -119,7 +120,7 @@ class TableGrid(Collaboration):
                 ui.label(f"Read-only: {table.read_only_message}").classes("read-only-notice")
         with ui.row().classes("w-full items-center gap-2"):
             search = (
-                ui.input(placeholder="Search text columns")
+                ui.input(placeholder="Search text columns", value=self.saved_search())
                 .props("dense outlined clearable debounce=400")
                 .classes("w-72")
             )
@@ -128,7 +129,9 @@ class TableGrid(Collaboration):
             self.presence_box = ui.row().classes("items-center gap-1 presence")
             ui.space()
             ui.button("Refresh", icon="refresh", on_click=self.refresh).props("flat")
+            self.settings_buttons()
             ui.button("Row history", icon="history", on_click=self.open_history).props("flat")
+            ui.button("Open in form", icon="article", on_click=self.open_in_form).props("flat")
             with ui.button("Export", icon="download").props("flat") as export:
                 export.classes("export-button")
                 with ui.menu():
@@ -170,12 +173,14 @@ class TableGrid(Collaboration):
                 "minWidth": 44,
                 "maxWidth": 44,
             }
+        self.settings_options(options)
         grid = (
             ui.aggrid(options).classes("w-full nocoflo-grid").style("height: calc(100vh - 190px)")
         )
         self.grid = grid
         grid.options[":datasource"] = datasource_js(f"/api/tables/{table.pk}/rows", kinds, grid.id)
         grid.on("cellValueChanged", self.on_cell_changed)
+        self.setup_settings(grid)
         ui.on(f"nocoflo-grid-count-{grid.id}", lambda e: self.show_count(e.args))
         ui.on(
             f"nocoflo-grid-error-{grid.id}",
@@ -188,11 +193,34 @@ class TableGrid(Collaboration):
         url = f"/api/tables/{self.context.table.pk}/export"
         ui.run_javascript(export_js(self.grid.id, url, fmt))
 
+    async def open_in_form(self) -> None:
+        """The selected row (or the focused cell's row), one record at a time in the form view."""
+        from urllib.parse import quote
+
+        from .grid_js import chosen_row_js
+
+        try:
+            chosen = await self.grid.client.run_javascript(chosen_row_js(self.grid.id), timeout=2)
+        except TimeoutError:
+            chosen = None
+        chosen = chosen or {}
+        selected = [key for key in chosen.get("selected") or [] if key]
+        if len(selected) > 1:
+            ui.notify("Select a single row to open it in the form", type="warning")
+            return
+        key = selected[0] if selected else chosen.get("focused")
+        if not key:
+            ui.notify("Select a row first", type="warning")
+            return
+        table_id = self.context.table.pk
+        ui.navigate.to(f"/tables/{table_id}?view=form_view&row={quote(str(key), safe='')}")
+
     def show_count(self, count: Any) -> None:
         self.count_label.text = f"{int(count):,} rows" if count is not None else ""
 
     def search(self, text: str) -> None:
         ui.run_javascript(set_search_js(self.grid.id, text))
+        self.remember_search(text)
         # A search shows its results from the first row: rows far down may not exist in them.
         self.grid.run_grid_method("ensureIndexVisible", 0, "top")
         self.refresh()

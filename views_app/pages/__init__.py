@@ -7,6 +7,7 @@ from nicegui import ui
 
 from .history import history_page
 from .home import home_page
+from .import_page import import_page
 from .table import table_page
 
 
@@ -14,3 +15,4 @@ def register_pages() -> None:
     ui.page("/")(home_page)
     ui.page("/tables/{table_id}")(table_page)
     ui.page("/tables/{table_id}/history")(history_page)
+    ui.page("/tables/{table_id}/import")(import_page)

@@ -103,7 +103,7 @@ async def history_page(request: Request, table_id: str):
     listing = HistoryList(ViewContext(session_key=session_key_of(request), opened=opened), filters)
     table = opened.table
 
-    with frame(user, tables, f"{table.label} · History", current=table) as right:
+    with frame(user, tables, f"{table.label} · History", current=table, view="History") as right:
         with right:
             ui.label("Table").classes("text-overline text-grey-7")
             ui.link("Open the table", f"/tables/{table.pk}").classes("block no-underline q-py-xs")

@@ -1,4 +1,5 @@
-"""`/tables/<id>`: a table in the best view for it, with the table's menu on the right."""
+"""`/tables/<id>`: a table in the view chosen for it (see `selection`), a switcher of the views
+that can show it, and the table's menu on the right."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from asgiref.sync import sync_to_async
 from fastapi import Request
 from nicegui import ui
 
-from core.auth import session_key_of
+from core.auth import session_key_of, user_for_session
 from datasources_app import rows
 from datasources_app.errors import DatasourceError
 from plugins_app.manager import PluginError, get_manager
 
+from .. import preferences, selection
 from ..base import table_meta_dict
 from ..context import ViewContext
 from ..layout import frame
@@ -41,11 +43,27 @@ async def table_page(request: Request, table_id: str, view: str | None = None):
     manager = get_manager()
     meta = table_meta_dict(opened.table, opened.columns)
     views = manager.get_available_views(meta)
-    chosen = next((v for v in views if v.plugin_name == view), views[0] if views else None)
+    strategy = selection.strategy()
+    saved = ""
+    if strategy != "priority":
+        saved = await sync_to_async(preferences.preferred_view)(user, opened.table)
+    chosen = selection.choose_view(views, view, saved, strategy)
+    if chosen is not None:
+        context.view_config = await sync_to_async(preferences.view_config)(
+            user, opened.table, chosen.plugin_name
+        )
 
-    with frame(user, tables, opened.table.label, current=opened.table) as right:
+    view_name = chosen.get_view_name() if chosen is not None else None
+    with frame(user, tables, opened.table.label, current=opened.table, view=view_name) as right:
         with right:
             table_menu(opened, views, chosen)
+        if chosen is not None:
+            view_switcher(context, views, chosen, strategy)
+            if view and selection.find_view(views, view) is None:
+                # A view that went away (a disabled plugin, an old bookmark) is not an error.
+                ui.label(
+                    f"The view {view!r} cannot show this table; showing {chosen.get_view_name()}."
+                ).classes("text-caption text-grey-8 view-unavailable")
         problem = await sync_to_async(datasource_problem)(opened)
         if problem:
             with ui.card().classes("w-full bg-red-1 text-red-10 datasource-problem"):
@@ -65,6 +83,39 @@ async def table_page(request: Request, table_id: str, view: str | None = None):
             with ui.card().classes("w-full bg-red-1 text-red-10 plugin-error"):
                 ui.label(str(exc))
     return None
+
+
+def view_switcher(context: ViewContext, views: list, chosen, strategy: str) -> ui.toggle:
+    """The views that can show this table, the open one selected; choosing one opens it and
+    (unless the strategy always picks by priority) remembers it for this user and table."""
+    table_id = context.table.pk
+
+    async def switch(event) -> None:
+        name = event.value
+        if not name or name == chosen.plugin_name:
+            return
+        if selection.saves_choices(strategy):
+            # Asked again from the session: the page may outlive the sign-in it was opened with.
+            user = await user_for_session(context.session_key)
+            if user.is_authenticated:
+                await sync_to_async(remember_view)(user, table_id, name)
+        ui.navigate.to(f"/tables/{table_id}?view={name}")
+
+    options = {view.plugin_name: view.get_view_name() for view in views}
+    return (
+        ui.toggle(options, value=chosen.plugin_name, on_change=switch)
+        .props("dense no-caps unelevated toggle-color=primary aria-label='Views'")
+        .classes("view-switcher q-mb-sm")
+    )
+
+
+def remember_view(user, table_id: int, name: str) -> None:
+    """Save the user's choice, if they may still read the table."""
+    try:
+        opened = rows.open_table(user, table_id)
+    except rows.TableNotFound:
+        return
+    preferences.set_preferred_view(user, opened.table, name)
 
 
 def datasource_problem(opened: rows.OpenTable) -> str:
@@ -88,6 +139,10 @@ def table_menu(opened: rows.OpenTable, views: list, chosen) -> None:
     ui.link("History", f"/tables/{table.pk}/history").classes(
         "block no-underline q-py-xs table-history"
     )
+    if not table.read_only:
+        ui.link("Import CSV", f"/tables/{table.pk}/import").classes(
+            "block no-underline q-py-xs table-import"
+        )
     ui.separator().classes("q-my-sm")
     ui.label("Columns").classes("text-overline text-grey-7")
     with ui.column().classes("gap-0 table-columns"):
