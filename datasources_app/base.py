@@ -102,6 +102,13 @@ class BaseDatasource(ABC):
     def count(self, table_config: dict, query: Query) -> int | None:
         """How many rows match the query's filters and search."""
 
+    def cursor_after(self, key_values: list) -> str:
+        """A page cursor that starts right after the row with these key values, for a query
+        ordered by the key columns alone (a form stepping to the next record)."""
+        from .errors import InvalidQuery
+
+        raise InvalidQuery("This datasource cannot page from a given row")
+
     @abstractmethod
     def get_row(self, table_config: dict, key: dict) -> dict | None:
         """The row with these key values, or None."""

@@ -149,6 +149,12 @@ def read_page(opened: OpenTable, query: Query) -> dict:
     }
 
 
+def cursor_after_row(opened: OpenTable, row_key: str) -> str:
+    """A cursor for the rows after this one in key order (ascending or descending)."""
+    keys = opened.table.key_columns
+    return opened.datasource.cursor_after(decode_key(row_key, len(keys)))
+
+
 def key_values(opened: OpenTable, row_key: str) -> dict:
     keys = opened.table.key_columns
     if not keys:

@@ -463,6 +463,9 @@ class SQLAlchemyDatasource(BaseDatasource):
             )
         return 0, after
 
+    def cursor_after(self, key_values: list) -> str:
+        return _encode_cursor({"after": [to_json("", v) for v in key_values]})
+
     def count(self, table_config: dict, query: Query) -> int | None:
         table = self.reflect(table_config)
         conditions = self.where_clause(table, self.kinds(table_config), query)

@@ -7,7 +7,6 @@ compare-and-set, audit, events), run as the page's user by the ViewContext.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 from typing import Any
@@ -19,7 +18,6 @@ from nicegui import background_tasks, ui
 
 from core import events, locks
 from datasources_app import rows
-from datasources_app.base import Filter, Query
 from datasources_app.errors import (
     DatasourceError,
     InvalidValue,
@@ -27,12 +25,13 @@ from datasources_app.errors import (
     RowNotFound,
     WriteConflict,
 )  # fmt: skip
-from datasources_app.values import decode_key, key_from_text, key_label
+from datasources_app.values import key_label
 from plugins_app.hookspecs import hookimpl
 from plugins_app.manager import PluginError
 
 from ..base import BaseView
 from .form_fields import FormField, Reference, reference_choices, reference_of
+from .form_records import find_record, load_record, neighbour
 
 log = logging.getLogger("nocoflo.pages")
 
@@ -595,79 +594,6 @@ def position_text(record: dict, width: int) -> str:
     if record.get("position") and record.get("total") is not None:
         return f"Record {record['position']:,} of {record['total']:,} · key {label}"
     return f"Key {label}"
-
-
-# Row operations for ViewContext.run: each gets the table as the page's user may open it now.
-
-
-def keyset_cursor(values: list) -> str:
-    """A cursor starting right after the row with these key values, in the query's key order.
-
-    The rows API's own cursors have this shape; building one from a row's key saves reading the
-    rows before it."""
-    raw = json.dumps({"after": values}, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def load_record(opened: rows.OpenTable, row_key: str, references: dict) -> dict:
-    """A record as the form shows it: values, version, position, labels of referenced rows and
-    who else is editing it."""
-    values, version = rows.read_row(opened, row_key)
-    record: dict[str, Any] = {"key": row_key, "values": values, "version": version}
-    record.update(position_of(opened, row_key))
-    record["choices"] = {}
-    for name, reference in references.items():
-        value = values.get(name)
-        if value is not None:
-            try:
-                record["choices"][name] = reference_choices(
-                    opened, reference, values=(value,), browse=False
-                )
-            except DatasourceError:  # the label is a nicety: the value itself is shown
-                pass
-    lock = locks.current(opened.table, row_key)
-    if lock is not None and lock.user_id != opened.user.pk:
-        record["locked_by"] = lock.user.get_username()
-    return record
-
-
-def position_of(opened: rows.OpenTable, row_key: str) -> dict:
-    """Where the record is in key order (two counts: only for a single, visible key)."""
-    keys = opened.table.key_columns
-    if len(keys) != 1 or keys[0] not in opened.column_names:
-        return {}
-    (key,) = keys
-    (value,) = decode_key(row_key, 1)
-    before = rows.read_page(
-        opened, Query(limit=1, columns=[key], filters=[Filter(key, "lt", value)])
-    )["count"]
-    total = rows.read_page(opened, Query(limit=1, columns=[key]))["count"]
-    if before is None or total is None:
-        return {}
-    return {"position": before + 1, "total": total}
-
-
-def neighbour(
-    opened: rows.OpenTable, row_key: str | None, step: str, references: dict
-) -> dict | None:
-    """The first, last, next or previous record in key order; None when there is none."""
-    keys = opened.table.key_columns
-    # Ascending key order is every page's own order; descending needs the keys sorted on.
-    sort = [(k, True) for k in keys] if step in ("last", "previous") else []
-    shown = [k for k in keys if k in opened.column_names] or None
-    query = Query(limit=1, sort=sort, columns=shown, with_count=False)
-    if step in ("next", "previous") and row_key is not None:
-        query.cursor = keyset_cursor(decode_key(row_key, len(keys)))
-    found = rows.read_page(opened, query)["rows"]
-    if not found:
-        return None
-    return load_record(opened, found[0]["key"], references)
-
-
-def find_record(opened: rows.OpenTable, text: str, references: dict) -> dict:
-    """The record whose key is `text` (its values, "42" or "7, A-12")."""
-    kinds = [opened.all_kinds.get(k, "integer") for k in opened.table.key_columns]
-    return load_record(opened, key_from_text(text, kinds), references)
 
 
 class FormViewPlugin:
