@@ -72,7 +72,7 @@ async def test_an_owner_shares_the_table(user: User, orders):
     await user.open(f"/tables/{orders.pk}")
     await user.should_see(kind=ui.button, content="Add row")
     user.find(kind=ui.button, content="Share").click()
-    await settle()
+    await user.should_see("Share orders")  # opens once the grants are read, however busy
     open_dialog(user)
     await user.should_see("Share orders")
     await user.should_see("user olga")
@@ -105,7 +105,7 @@ async def test_the_share_dialog_removes_grants_and_refuses_unknown_names(user: U
     await sign_in(user, owner)
     await user.open(f"/tables/{orders.pk}")
     user.find(kind=ui.button, content="Share").click()
-    await settle()
+    await user.should_see("Share orders")  # opens once the grants are read, however busy
     # Typo'd names are refused on save, and nothing changes.
     in_dialog(user, ui.input).type("ghost")
     in_dialog(user, ui.button, "Add").click()
@@ -138,7 +138,7 @@ async def test_the_share_dialog_rechecks_ownership_when_saving(user: User, order
     await sign_in(user, owner)
     await user.open(f"/tables/{orders.pk}")
     user.find(kind=ui.button, content="Share").click()
-    await settle()
+    await user.should_see("Share orders")  # opens once the grants are read, however busy
     await sync_to_async(TableGrant.objects.filter(user=owner).update)(is_owner=False)
     in_dialog(user, ui.button, "Save").click()
     await user.should_see("Only owners may share orders")
@@ -153,5 +153,5 @@ async def test_a_superuser_shares_a_table_nobody_was_given(user: User, orders, a
     await sign_in(user, admin_user)
     await user.open(f"/tables/{orders.pk}")
     user.find(kind=ui.button, content="Share").click()
-    await settle()
+    await user.should_see("Share orders")  # opens once the grants are read, however busy
     await user.should_see("Nobody has been given this table yet.")

@@ -30,7 +30,8 @@ def orders(demo_source):
 async def open_share(user: User, table) -> None:
     await user.open(f"/tables/{table.pk}")
     user.find(kind=ui.button, content="Share").click()
-    await settle()
+    # The dialog opens once the grants are read (in a thread): wait for it, however busy.
+    await user.should_see(f"Share {table.label}")
 
 
 async def start_invite(user: User, email: str) -> None:
