@@ -158,6 +158,9 @@ class TableGrid(GridSettings, Collaboration):
             "columnDefs": column_defs,
             "defaultColDef": {"sortable": True, "resizable": True, "minWidth": 140},
             "stopEditingWhenCellsLoseFocus": True,
+            # The infinite row model draws blank rows while its first page loads: the overlay
+            # says so, until the rows (and their count) arrive.
+            "loading": True,
             ":getRowId": f"(p) => p.data[{KEY_FIELD!r}]",
             "rowClassRules": {":nocoflo-row-locked": ROW_LOCKED_RULE},
         }
@@ -182,10 +185,7 @@ class TableGrid(GridSettings, Collaboration):
         grid.on("cellValueChanged", self.on_cell_changed)
         self.setup_settings(grid)
         ui.on(f"nocoflo-grid-count-{grid.id}", lambda e: self.show_count(e.args))
-        ui.on(
-            f"nocoflo-grid-error-{grid.id}",
-            lambda e: ui.notify(str(e.args), type="negative", multi_line=True),
-        )
+        ui.on(f"nocoflo-grid-error-{grid.id}", lambda e: self.show_error(e.args))
         self.setup_collaboration()
 
     def export(self, fmt: str) -> None:
@@ -217,6 +217,11 @@ class TableGrid(GridSettings, Collaboration):
 
     def show_count(self, count: Any) -> None:
         self.count_label.text = f"{int(count):,} rows" if count is not None else ""
+        self.grid.run_grid_method("setGridOption", "loading", False)
+
+    def show_error(self, message: Any) -> None:
+        self.grid.run_grid_method("setGridOption", "loading", False)
+        ui.notify(str(message), type="negative", multi_line=True)
 
     def search(self, text: str) -> None:
         ui.run_javascript(set_search_js(self.grid.id, text))
