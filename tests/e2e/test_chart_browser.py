@@ -3,45 +3,25 @@ and changing a control draws another."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from .test_grid_browser import CHROMIUM, CHROMIUM_ARGS, Server, _free_port, _manage, serving
+from .test_grid_browser import CHROMIUM, CHROMIUM_ARGS, demo_server
 
 ORDERS = 2_000
 PASSWORD = "e2e-Charts-4711"
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"),
 ]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("nocoflo-charts")
-    log_path = data_dir / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOCOFLO_", "DATABASE_URL"))}
-    env.pop("NICEGUI_USER_SIMULATION", None)
-    env.update(
-        NOCOFLO_DATA_DIR=str(data_dir),
-        NOCOFLO_ADMIN_PASSWORD=PASSWORD,
-        NOCOFLO_DEMO_ORDERS=str(ORDERS),
-        DJANGO_SETTINGS_MODULE="nocoflo_project.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    port = _free_port()
-    result = Server(f"http://127.0.0.1:{port}", data_dir, log_path)
-    with open(log_path, "w") as log:
-        _manage(env, log, "migrate", "--noinput")
-        _manage(env, log, "setup_demo")
-        _manage(env, log, "ensure_admin")
-        with serving(env, port, log, result):
-            yield result
+    with demo_server(tmp_path_factory, "nocoflo-charts", PASSWORD, ORDERS) as running:
+        yield running
 
 
 def test_the_chart_renders_and_follows_its_controls(server):

@@ -22,8 +22,9 @@ from .test_grid_browser import (
     PINNED,
     Server,
     _free_port,
-    _manage,
     cell,
+    prepare_demo,
+    server_env,
     serving,
     start_editing,
 )
@@ -57,22 +58,10 @@ def servers(tmp_path_factory):
         pytest.fail(f"Redis is needed at {EVENT_BUS_URL}: {exc}")
     assert os.path.exists(CHROMIUM), f"Chromium is needed at {CHROMIUM}"
     data_dir = tmp_path_factory.mktemp("nocoflo-together")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOCOFLO_", "DATABASE_URL"))}
-    env.pop("NICEGUI_USER_SIMULATION", None)
-    env.update(
-        NOCOFLO_DATA_DIR=str(data_dir),
-        NOCOFLO_ADMIN_PASSWORD=PASSWORD,
-        NOCOFLO_DEMO_ORDERS=str(ORDERS),
-        NOCOFLO_EVENT_BUS_URL=EVENT_BUS_URL,
-        SECRET_KEY=SECRET_KEY,
-        DJANGO_SETTINGS_MODULE="nocoflo_project.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    with open(data_dir / "setup.log", "w") as log:
-        _manage(env, log, "migrate", "--noinput")
-        _manage(env, log, "setup_demo")
-        _manage(env, log, "ensure_admin")
-        _manage(env, log, "shell", "-c", CREATE_USERS)
+    env = server_env(data_dir, PASSWORD, ORDERS)
+    # Both processes share the metadata (this data directory), the secret and the event bus.
+    env.update(NOCOFLO_EVENT_BUS_URL=EVENT_BUS_URL, SECRET_KEY=SECRET_KEY)
+    prepare_demo(env, data_dir, CREATE_USERS)
     first, second = (
         Server(f"http://127.0.0.1:{port}", data_dir, data_dir / f"server-{n}.log")
         for n, port in ((1, _free_port()), (2, _free_port()))

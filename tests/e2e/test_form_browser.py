@@ -6,7 +6,6 @@ quantity, save, and find the new value in the SQLite file (as an integer) and af
 
 from __future__ import annotations
 
-import os
 import sqlite3
 
 import pytest
@@ -16,11 +15,8 @@ from .test_grid_browser import (
     CENTER,
     CHROMIUM,
     CHROMIUM_ARGS,
-    Server,
-    _free_port,
-    _manage,
     cell,
-    serving,
+    demo_server,
 )
 
 ORDERS = 2_000
@@ -32,26 +28,8 @@ pytestmark = [pytest.mark.e2e]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`manage.py serve` on a free port, with a small demo database."""
-    assert os.path.exists(CHROMIUM), f"Chromium is needed at {CHROMIUM}"
-    data_dir = tmp_path_factory.mktemp("nocoflo-forms")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOCOFLO_", "DATABASE_URL"))}
-    env.pop("NICEGUI_USER_SIMULATION", None)
-    env.update(
-        NOCOFLO_DATA_DIR=str(data_dir),
-        NOCOFLO_ADMIN_PASSWORD=PASSWORD,
-        NOCOFLO_DEMO_ORDERS=str(ORDERS),
-        DJANGO_SETTINGS_MODULE="nocoflo_project.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    with open(data_dir / "setup.log", "w") as log:
-        _manage(env, log, "migrate", "--noinput")
-        _manage(env, log, "setup_demo")
-        _manage(env, log, "ensure_admin")
-    port = _free_port()
-    result = Server(f"http://127.0.0.1:{port}", data_dir, data_dir / "server.log")
-    with open(result.log_path, "w") as log:
-        with serving(env, port, log, result):
-            yield result
+    with demo_server(tmp_path_factory, "nocoflo-forms", PASSWORD, ORDERS) as running:
+        yield running
 
 
 def test_open_a_row_in_the_form_edit_and_save(server):

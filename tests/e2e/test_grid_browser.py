@@ -36,10 +36,8 @@ ADMIN_PASSWORD = "e2e-Password-4711"
 ORDERS = 1_000_000
 DEEP_ROW = 500_000  # rows at or beyond this index count as "deep"
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"),
-]
+# A machine without Chromium fails these tests (scripts/test installs it): never a skip.
+pytestmark = [pytest.mark.e2e]
 
 
 def _free_port() -> int:
@@ -76,20 +74,51 @@ class Server:
         return pk
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """`manage.py serve` on a free port, with a fresh data directory and the 1M-row demo."""
-    data_dir = tmp_path_factory.mktemp("nocoflo-e2e")
-    log_path = data_dir / "server.log"
+def server_env(data_dir: Path, password: str, orders: int) -> dict:
+    """The environment of a server of its own: its data directory, admin password, demo size."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOCOFLO_", "DATABASE_URL"))}
     env.pop("NICEGUI_USER_SIMULATION", None)
     env.update(
         NOCOFLO_DATA_DIR=str(data_dir),
-        NOCOFLO_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        NOCOFLO_DEMO_ORDERS=str(ORDERS),
+        NOCOFLO_ADMIN_PASSWORD=password,
+        NOCOFLO_DEMO_ORDERS=str(orders),
         DJANGO_SETTINGS_MODULE="nocoflo_project.settings",
         PYTHONUNBUFFERED="1",
     )
+    return env
+
+
+def prepare_demo(env: dict, data_dir: Path, *scripts: str) -> None:
+    """Metadata, the demo database and the admin; then `scripts` in `manage.py shell`."""
+    with open(data_dir / "setup.log", "w") as log:
+        _manage(env, log, "migrate", "--noinput")
+        _manage(env, log, "setup_demo")
+        _manage(env, log, "ensure_admin")
+        for script in scripts:
+            _manage(env, log, "shell", "-c", script)
+
+
+@contextmanager
+def demo_server(tmp_path_factory, name: str, password: str, orders: int, *scripts: str):
+    """A server of its own on a free port over a fresh demo database; `scripts` run in
+    `manage.py shell` first (more users, grants)."""
+    assert Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM}"
+    data_dir = tmp_path_factory.mktemp(name)
+    env = server_env(data_dir, password, orders)
+    prepare_demo(env, data_dir, *scripts)
+    port = _free_port()
+    result = Server(f"http://127.0.0.1:{port}", data_dir, data_dir / "server.log")
+    with open(result.log_path, "w") as log, serving(env, port, log, result):
+        yield result
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """`manage.py serve` on a free port, with a fresh data directory and the 1M-row demo."""
+    assert Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM}"
+    data_dir = tmp_path_factory.mktemp("nocoflo-e2e")
+    log_path = data_dir / "server.log"
+    env = server_env(data_dir, ADMIN_PASSWORD, ORDERS)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     result = Server(url, data_dir, log_path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import sqlite3
 from pathlib import Path
@@ -27,10 +26,8 @@ from .test_grid_browser import (
     ROOT,
     ROW_IS_LOADED,
     Server,
-    _free_port,
-    _manage,
     cell,
-    serving,
+    demo_server,
     start_editing,
 )
 
@@ -43,7 +40,6 @@ NO_TOASTS = ".q-notifications { display: none !important; }"
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"),
 ]
 
 CREATE_USERS = f"""
@@ -99,26 +95,8 @@ EDITING = """
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`manage.py serve` on a free port, with a small demo database and two more people."""
-    data_dir = tmp_path_factory.mktemp("nocoflo-guide")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOCOFLO_", "DATABASE_URL"))}
-    env.pop("NICEGUI_USER_SIMULATION", None)
-    env.update(
-        NOCOFLO_DATA_DIR=str(data_dir),
-        NOCOFLO_ADMIN_PASSWORD=PASSWORD,
-        NOCOFLO_DEMO_ORDERS=str(ORDERS),
-        DJANGO_SETTINGS_MODULE="nocoflo_project.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    with open(data_dir / "setup.log", "w") as log:
-        _manage(env, log, "migrate", "--noinput")
-        _manage(env, log, "setup_demo")
-        _manage(env, log, "ensure_admin")
-        _manage(env, log, "shell", "-c", CREATE_USERS)
-    port = _free_port()
-    result = Server(f"http://127.0.0.1:{port}", data_dir, data_dir / "server.log")
-    with open(result.log_path, "w") as log:
-        with serving(env, port, log, result):
-            yield result
+    with demo_server(tmp_path_factory, "nocoflo-guide", PASSWORD, ORDERS, CREATE_USERS) as running:
+        yield running
 
 
 def shoot(page, name: str, hide_toasts: bool = True) -> None:

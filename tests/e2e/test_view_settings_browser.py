@@ -4,7 +4,6 @@ search, and opens with them again."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
@@ -14,15 +13,11 @@ from .test_grid_browser import (
     ADMIN_PASSWORD,
     CHROMIUM,
     CHROMIUM_ARGS,
-    Server,
-    _free_port,
-    _manage,
-    serving,
+    demo_server,
 )
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is not installed"),
 ]
 
 ORDERS = 2000
@@ -32,25 +27,8 @@ API_GET = """async (url) => (await fetch(url, {credentials: 'same-origin'})).jso
 
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("nocoflo-e2e-views")
-    log_path = data_dir / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOCOFLO_", "DATABASE_URL"))}
-    env.pop("NICEGUI_USER_SIMULATION", None)
-    env.update(
-        NOCOFLO_DATA_DIR=str(data_dir),
-        NOCOFLO_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        NOCOFLO_DEMO_ORDERS=str(ORDERS),
-        DJANGO_SETTINGS_MODULE="nocoflo_project.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    port = _free_port()
-    result = Server(f"http://127.0.0.1:{port}", data_dir, log_path)
-    with open(log_path, "w") as log:
-        _manage(env, log, "migrate", "--noinput")
-        _manage(env, log, "setup_demo")
-        _manage(env, log, "ensure_admin")
-        with serving(env, port, log, result):
-            yield result
+    with demo_server(tmp_path_factory, "nocoflo-e2e-views", ADMIN_PASSWORD, ORDERS) as running:
+        yield running
 
 
 def wait_for_rows(page) -> None:
