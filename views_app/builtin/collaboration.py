@@ -328,8 +328,10 @@ class Collaboration:
 
     # --- row history ------------------------------------------------------------------------------
 
-    async def open_history(self) -> None:
-        """The audit history of the selected row (or the focused cell's row)."""
+    async def chosen_row(self, purpose: str) -> str | None:
+        """The key of the one selected row (or the focused cell's row); tells the user and
+        answers None when there is none, or several. `purpose` finishes "Select a single row
+        to ..."."""
         try:
             chosen = await self.grid.client.run_javascript(chosen_row_js(self.grid.id), timeout=2)
         except TimeoutError:
@@ -337,11 +339,18 @@ class Collaboration:
         chosen = chosen or {}
         selected = [key for key in chosen.get("selected") or [] if key]
         if len(selected) > 1:
-            ui.notify("Select a single row to see its history", type="warning")
-            return
+            ui.notify(f"Select a single row to {purpose}", type="warning")
+            return None
         key = selected[0] if selected else chosen.get("focused")
         if not key:
             ui.notify("Select a row first", type="warning")
+            return None
+        return key
+
+    async def open_history(self) -> None:
+        """The audit history of the selected row (or the focused cell's row)."""
+        key = await self.chosen_row("see its history")
+        if key is None:
             return
         from ..history import open_row_history  # on first use: the grid works without it
 

@@ -197,20 +197,8 @@ class TableGrid(GridSettings, Collaboration):
         """The selected row (or the focused cell's row), one record at a time in the form view."""
         from urllib.parse import quote
 
-        from .grid_js import chosen_row_js
-
-        try:
-            chosen = await self.grid.client.run_javascript(chosen_row_js(self.grid.id), timeout=2)
-        except TimeoutError:
-            chosen = None
-        chosen = chosen or {}
-        selected = [key for key in chosen.get("selected") or [] if key]
-        if len(selected) > 1:
-            ui.notify("Select a single row to open it in the form", type="warning")
-            return
-        key = selected[0] if selected else chosen.get("focused")
-        if not key:
-            ui.notify("Select a row first", type="warning")
+        key = await self.chosen_row("open it in the form")
+        if key is None:
             return
         table_id = self.context.table.pk
         ui.navigate.to(f"/tables/{table_id}?view=form_view&row={quote(str(key), safe='')}")
