@@ -8,11 +8,13 @@ without saying so. Writes by anyone but the lock's user are refused while it hol
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from . import events
@@ -49,14 +51,21 @@ def acquire(table: TableMeta, row_key: str, user: Any, holder: str) -> RowLock:
     The same user may take over their own lock from another page of theirs.
     """
     now = timezone.now()
-    for _ in range(3):
-        RowLock.objects.filter(table=table, row_key=row_key, expires_at__lte=now).delete()
+    for attempt in range(5):
         try:
+            RowLock.objects.filter(table=table, row_key=row_key, expires_at__lte=now).delete()
             with transaction.atomic():
                 lock = RowLock.objects.create(
                     table=table, row_key=row_key, user=user, holder=holder,
                     acquired_at=now, expires_at=now + lease(),
                 )  # fmt: skip
+        except OperationalError as exc:
+            # InnoDB may pick one of several editors racing for the same row as a deadlock
+            # victim; the race is decided by then, so the next attempt sees the winner.
+            if not _is_deadlock(exc) or connection.in_atomic_block:
+                raise
+            time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+            continue
         except IntegrityError:
             lock = (
                 RowLock.objects.select_related("user").filter(table=table, row_key=row_key).first()
@@ -76,6 +85,15 @@ def acquire(table: TableMeta, row_key: str, user: Any, holder: str) -> RowLock:
     if holding is not None:
         raise RowLocked(holding)
     raise RuntimeError("the row lock could not be taken")
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    """Whether the database rolled back this statement to break a deadlock (MySQL, PostgreSQL)."""
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) in ("40P01", "40001"):  # psycopg
+        return True
+    args = getattr(cause, "args", ())
+    return bool(args) and args[0] in (1213, 1205)  # MySQL: deadlock, lock wait timeout
 
 
 def renew(holder: str) -> int:

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from core import locks
@@ -154,3 +154,37 @@ def test_two_users_racing_for_a_row_end_with_one_holder(tables):
         assert len(winners) == 1, outcome
         assert sorted(outcome.values()).count(f"refused: {winners[0]}") == len(users) - 1, outcome
         assert RowLock.objects.get().user.username == winners[0]
+
+
+class _ServerError(Exception):
+    """What a database driver raises; Django wraps it as the OperationalError's cause."""
+
+
+def _fail_first_insert(monkeypatch, code: int) -> list[int]:
+    calls: list[int] = []
+    create = RowLock.objects.create
+
+    def create_once_failing(**fields):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("lock failed") from _ServerError(code, "from the server")
+        return create(**fields)
+
+    monkeypatch.setattr(RowLock.objects, "create", create_once_failing)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)  # as in a page: each statement commits on its own
+def test_a_deadlock_victim_tries_again_and_gets_the_lock(ann, orders, monkeypatch):
+    # InnoDB breaks a deadlock between editors racing for a row by rolling one back (1213).
+    calls = _fail_first_insert(monkeypatch, 1213)
+    lock = locks.acquire(orders, "1", ann, "page-a")
+    assert len(calls) == 2
+    assert locks.current(orders, "1") == lock
+
+
+def test_other_database_errors_reach_the_caller(ann, orders, monkeypatch):
+    _fail_first_insert(monkeypatch, 2006)  # server gone away: no retry hides it
+    with pytest.raises(OperationalError):
+        locks.acquire(orders, "1", ann, "page-a")
+    assert locks.current(orders, "1") is None
