@@ -12,6 +12,7 @@ from plugins_app.manager import PluginError, get_manager
 
 from .base import BaseDatasource
 from .errors import DatasourceError, DatasourceUnavailable
+from .guard import GuardedDatasource
 from .models import DatasourceConfig
 
 _open: dict[int, tuple[tuple, BaseDatasource]] = {}
@@ -42,10 +43,14 @@ def _blueprint(config: DatasourceConfig) -> tuple[str, type, str, dict]:
 
 
 def _build(name: str, cls: type, url: str, options: dict) -> BaseDatasource:
+    manager = get_manager()
     try:
-        return get_manager().call(name, cls, url, options)
+        datasource = manager.call(name, cls, url, options)
     except PluginError as exc:
         raise DatasourceError(str(exc)) from exc
+    info = manager.plugins.get(name)
+    limit = None if info is None or info.builtin else settings.NOCOFLO_PLUGIN_CALL_TIMEOUT
+    return GuardedDatasource(datasource, name, manager, limit)  # type: ignore[return-value]
 
 
 def datasource_for(config: DatasourceConfig) -> BaseDatasource:

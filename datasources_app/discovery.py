@@ -89,6 +89,8 @@ def _label(ident: tuple[str, str]) -> str:
 
 
 def _read_only_reason(entry: dict, keys: list[str]) -> str:
+    if entry.get("read_only_reason"):  # a datasource that cannot write says why in its words
+        return str(entry["read_only_reason"])[:255]
     if keys:
         return ""
     if entry["is_view"]:

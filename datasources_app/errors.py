@@ -65,3 +65,9 @@ class RowLocked(DatasourceError):
     def __init__(self, message: str, locked_by: str) -> None:
         super().__init__(message)
         self.locked_by = locked_by
+
+
+class DatasourcePluginFailed(DatasourceError):
+    """A datasource plugin raised something other than these errors (its bug, not the user's)."""
+
+    status = 502

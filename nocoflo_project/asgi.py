@@ -52,6 +52,13 @@ def build_application() -> Dispatcher:
 
     fastapi_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     register_pages()
+    if settings.NOCOFLO_WATCH_PLUGINS:
+        from nicegui import app as nicegui_app
+
+        from plugins_app.watcher import start_watching, stop_watching
+
+        nicegui_app.on_startup(start_watching)
+        nicegui_app.on_shutdown(stop_watching)
     ui.run_with(
         fastapi_app,
         storage_secret=settings.SECRET_KEY,

@@ -128,6 +128,19 @@ LOGGING = {
 # points or plugin directories start disabled unless they are named here.
 NOCOFLO_ENABLED_PLUGINS = env.list("NOCOFLO_ENABLED_PLUGINS", default=[])
 NOCOFLO_PLUGIN_DIRS = env.list("NOCOFLO_PLUGIN_DIRS", default=[])
+# The built-in plugins to load (module paths); default: all of them. The table view and the
+# SQLite datasource are always loaded.
+NOCOFLO_BUILTIN_PLUGINS = env.list("NOCOFLO_BUILTIN_PLUGINS", default=[])
+# Seconds a call into a third-party datasource plugin may take before the page gives up on it
+# (the built-in SQL datasources stop their statements after NOCOFLO_STATEMENT_TIMEOUT instead).
+NOCOFLO_PLUGIN_CALL_TIMEOUT = env.float("NOCOFLO_PLUGIN_CALL_TIMEOUT", default=30.0)
+# How often each server process applies plugin changes made in the admin of another process and
+# records its plugins' health and call counts.
+NOCOFLO_PLUGIN_SYNC_SECONDS = env.float("NOCOFLO_PLUGIN_SYNC_SECONDS", default=2.0)
+# Load a plugin directory's file again when it changes (`manage.py serve --reload-plugins`).
+NOCOFLO_RELOAD_PLUGINS = env.bool("NOCOFLO_RELOAD_PLUGINS", default=False)
+# Set by `manage.py serve`: the server process runs the plugin watcher (tests do not).
+NOCOFLO_WATCH_PLUGINS = env.bool("NOCOFLO_WATCH_PLUGINS", default=False)
 # Make a plugin that fails to load fatal instead of logging it (used by tests).
 NOCOFLO_STRICT_PLUGINS = env.bool("NOCOFLO_STRICT_PLUGINS", default=False)
 # Which view a table opens in (the architecture document's view_selection_strategy): auto (the

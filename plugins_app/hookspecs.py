@@ -10,6 +10,10 @@ from typing import Any
 import pluggy
 
 PROJECT_NAME = "nocoflo"
+# The plugin API this Nocoflo offers. A plugin declares the version it was written for as
+# `plugin_api_version = "1.0"`; it loads when the major versions match and its minor version is
+# not newer than this one.
+PLUGIN_API_VERSION = "1.0"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -35,4 +39,14 @@ class DatasourceHookSpec:
         """Return list of connection string schemes this datasource supports."""
 
 
-HOOKSPECS = (ViewHookSpec, DatasourceHookSpec)
+class ConfigHookSpec:
+    @hookspec
+    def get_config_schema(self) -> dict:
+        """Return the JSON Schema the plugin's configuration must match."""
+
+    @hookspec
+    def configure(self, config: dict) -> None:
+        """Receive the plugin's configuration: when it loads and whenever an admin changes it."""
+
+
+HOOKSPECS = (ViewHookSpec, DatasourceHookSpec, ConfigHookSpec)

@@ -15,6 +15,7 @@ import inspect
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 
 import pluggy
 
-from .hookspecs import HOOKSPECS, PROJECT_NAME
+from .hookspecs import HOOKSPECS, PLUGIN_API_VERSION, PROJECT_NAME
 
 log = logging.getLogger("nocoflo.plugins")
 
@@ -36,11 +37,23 @@ BUILTIN_PLUGINS = (
     # Needs mysqlclient (the `mysql` extra): without it, this one plugin fails to load.
     "datasources_app.builtin.mysql",
 )
-# Plugins Nocoflo cannot work without: never disabled.
+# Plugins Nocoflo cannot work without: always loaded, never disabled.
 ESSENTIAL_PLUGINS = frozenset({"table_view", "sqlite_datasource"})
+ESSENTIAL_MODULES = ("views_app.builtin.table", "datasources_app.builtin.sqlite")
 
 VIEW_HOOKS = ("get_view_class", "get_view_priority")
 DATASOURCE_HOOKS = ("get_datasource_class", "get_supported_schemes")
+# What a view or datasource class returned by a plugin must offer.
+VIEW_METHODS = ("render", "get_view_name", "can_handle_table")
+DATASOURCE_METHODS = (
+    "test_connection", "list_tables", "get_schema", "get_page", "count", "get_row",
+)  # fmt: skip
+
+# The system check ids of `manage.py check` for plugin problems (see plugins_app.checks).
+FAILED_TO_LOAD = "nocoflo.E001"
+INVALID = "nocoflo.E002"
+INCOMPATIBLE_API = "nocoflo.E003"
+DUPLICATE_NAME = "nocoflo.E005"
 
 
 class PluginError(Exception):
@@ -49,6 +62,22 @@ class PluginError(Exception):
 
 class PluginLoadError(PluginError):
     """A plugin could not be loaded (raised only in strict mode)."""
+
+
+class PluginInvalid(PluginError):
+    """A plugin breaks the plugin contract; `check_id` says how (nocoflo.E002, E003, ...)."""
+
+    def __init__(self, message: str, check_id: str = INVALID) -> None:
+        super().__init__(message)
+        self.check_id = check_id
+
+
+class PluginDisabled(PluginError):
+    """What was asked for is provided by a plugin that an administrator turned off."""
+
+
+class ConfigInvalid(PluginError):
+    """A plugin configuration does not match the schema the plugin declares."""
 
 
 @dataclass
@@ -64,7 +93,19 @@ class PluginInfo:
     health: str = "ok"
     error: str = ""
     error_at: float | None = None
+    # The system check a plugin that could not be loaded fails (nocoflo.E001, ...).
+    check_id: str = ""
     obj: Any = None
+    # The file a plugin directory's plugin came from (reloaded when it changes).
+    path: str = ""
+    api_version: str = ""
+    config: dict = field(default_factory=dict)
+    # Calls into the plugin's code in this process, and the seconds they took.
+    calls: int = 0
+    seconds: float = 0.0
+    # How much of that has been added to the plugin's row in the metadata database.
+    recorded_calls: int = 0
+    recorded_seconds: float = 0.0
 
 
 def plugin_name_for(obj: Any) -> str:
@@ -116,6 +157,8 @@ class PluginManager:
         self.strict = strict
         self.use_entry_points = entry_points
         self.plugins: dict[str, PluginInfo] = {}
+        self._listeners: list[Callable[[str], None]] = []
+        self._stats_lock = threading.Lock()
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -132,9 +175,13 @@ class PluginManager:
         for directory in self.plugin_dirs:
             for path in sorted(directory.glob("*.py")):
                 if not path.name.startswith("_"):
-                    self._load(
-                        path.stem, lambda p=path: _import_file(p), source=f"directory {path}"
-                    )
+                    self._load_file(path)
+
+    def _load_file(self, path: Path, keep: dict[str, PluginInfo] | None = None) -> None:
+        self._load(
+            path.stem, lambda: _import_file(path), source=f"directory {path}", path=str(path),
+            keep=keep,
+        )  # fmt: skip
 
     def _load(
         self,
@@ -143,27 +190,47 @@ class PluginManager:
         builtin: bool = False,
         source: str = "",
         version: str = "",
+        path: str = "",
+        keep: dict[str, PluginInfo] | None = None,
     ) -> None:
         try:
             loaded = loader()
             objects = plugins_in_module(loaded) if inspect.ismodule(loaded) else [loaded]
             if not objects:
-                raise PluginError(f"{label} defines no Nocoflo hook implementations")
+                raise PluginInvalid(f"{label} defines no Nocoflo hook implementations")
         except Exception as exc:  # a plugin can fail in any way while importing
-            self._record_load_failure(label, source or f"module {label}", exc)
+            self._record_load_failure(
+                label, source or f"module {label}", exc, path=path, builtin=builtin
+            )
             return
         for obj in objects:
             if inspect.isclass(obj):
                 obj = obj()
-            self.register_plugin(
+            before = (keep or {}).get(plugin_name_for(obj))
+            info = self.register_plugin(
                 obj,
                 source=source or f"built-in {label}",
                 version=version or getattr(obj, "version", "") or _nocoflo_version(),
                 builtin=builtin,
+                enabled=before.enabled if before else None,
             )
+            if info is not None:
+                info.path = path
+                if before is not None and before.config:
+                    try:
+                        self.configure(info.name, before.config)
+                    except PluginError:
+                        pass  # marked failing by configure(); the plugin still loads
 
-    def _record_load_failure(self, label: str, source: str, exc: BaseException) -> None:
+    def _record_load_failure(
+        self, label: str, source: str, exc: BaseException, path: str = "", builtin: bool = False
+    ) -> None:
+        check_id = getattr(exc, "check_id", "")
+        if not check_id:
+            check_id = INVALID if isinstance(exc, pluggy.PluginValidationError) else FAILED_TO_LOAD
         message = f"plugin {label!r} failed to load: {type(exc).__name__}: {exc}"
+        if isinstance(exc, PluginInvalid):
+            message = f"plugin {label!r} failed to load: {exc}"
         log.error(message)
         self.plugins[label] = PluginInfo(
             name=label,
@@ -172,6 +239,9 @@ class PluginManager:
             health="failed to load",
             error=message,
             error_at=time.time(),
+            check_id=check_id,
+            path=path,
+            builtin=builtin,
         )
         if self.strict:
             raise PluginLoadError(message) from exc
@@ -187,12 +257,20 @@ class PluginManager:
         """Register one plugin object; invalid ones are refused with a message naming them."""
         name = plugin_name_for(plugin)
         if name in self.plugins and self.plugins[name].obj is not None:
-            error = PluginError(f"a plugin named {name!r} is already loaded")
+            error = PluginInvalid(f"a plugin named {name!r} is already loaded", DUPLICATE_NAME)
             self._record_load_failure(f"{name} (duplicate)", source, error)
             return None
         try:
+            api_version = _check_api_version(name, plugin)
             self.pm.register(plugin, name=name)
             self.pm.check_pending()
+            kinds = _kinds_of(plugin)
+            if not kinds:
+                raise PluginInvalid(
+                    f"it implements neither the view hooks ({', '.join(VIEW_HOOKS)}) nor the "
+                    f"datasource hooks ({', '.join(DATASOURCE_HOOKS)})"
+                )
+            _check_config_schema(plugin)
         except Exception as exc:  # pluggy's validation errors and anything a plugin raises
             if self.pm.get_plugin(name) is not None:
                 self.pm.unregister(name=name)
@@ -204,18 +282,37 @@ class PluginManager:
             name=name,
             source=source,
             version=version or getattr(plugin, "version", "") or "",
-            kinds=_kinds_of(plugin),
+            kinds=kinds,
             enabled=enabled,
             builtin=builtin,
             obj=plugin,
+            api_version=api_version,
         )
         self.plugins[name] = info
         if not enabled:
             self.pm.unregister(name=name)
         log.debug("loaded plugin %s from %s", name, source)
+        self._changed(name)
         return info
 
-    # --- enabling ------------------------------------------------------------------------------
+    def reload_file(self, path: str | Path) -> list[str]:
+        """Load a plugin directory's file again after it changed, keeping its plugins' enabled
+        flags and configuration; answers the names of the plugins it holds now."""
+        path = Path(path)
+        before = {n: i for n, i in self.plugins.items() if i.path == str(path)}
+        for name, info in before.items():
+            if info.obj is not None and self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
+            del self.plugins[name]
+        if path.exists():
+            self._load_file(path, keep=before)
+        now = [n for n, i in self.plugins.items() if i.path == str(path)]
+        for name in set(before) - set(now):
+            self._changed(name)  # gone with its file
+        log.info("reloaded plugin file %s: %s", path, ", ".join(now) or "no plugins")
+        return now
+
+    # --- enabling and configuring ------------------------------------------------------------
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Enable or disable a plugin at once, without a restart."""
@@ -224,17 +321,80 @@ class PluginManager:
             return
         if not enabled and name in ESSENTIAL_PLUGINS:
             raise PluginError(f"plugin {name!r} is essential and cannot be disabled")
+        if info.enabled == enabled and (self.pm.get_plugin(name) is not None) == enabled:
+            return
         if enabled and self.pm.get_plugin(name) is None:
             self.pm.register(info.obj, name=name)
         elif not enabled and self.pm.get_plugin(name) is not None:
             self.pm.unregister(name=name)
         info.enabled = enabled
+        log.info("plugin %s %s", name, "enabled" if enabled else "disabled")
+        self._changed(name)
+
+    def config_schema(self, name: str) -> dict | None:
+        """The JSON Schema a plugin declares for its configuration, if any."""
+        info = self.plugins.get(name)
+        hook = _own_hook(info.obj if info else None, "get_config_schema")
+        return self.call(name, hook) if hook else None
+
+    def validate_config(self, name: str, config: Any) -> None:
+        """ConfigInvalid, saying where and why, when `config` does not match the schema."""
+        import jsonschema
+
+        if not isinstance(config, dict):
+            raise ConfigInvalid("The configuration must be a JSON object")
+        schema = self.config_schema(name)
+        if not schema:
+            return
+        error = jsonschema.exceptions.best_match(
+            jsonschema.validators.validator_for(schema)(schema).iter_errors(config)
+        )
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "the configuration"
+            raise ConfigInvalid(f"{where}: {error.message}")
+
+    def configure(self, name: str, config: dict) -> None:
+        """Validate a plugin's configuration and hand it to the plugin, at once."""
+        info = self.plugins.get(name)
+        if info is None or info.obj is None:
+            return
+        self.validate_config(name, config)
+        config = dict(config)
+        if config == info.config:
+            return
+        hook = _own_hook(info.obj, "configure")
+        if hook is not None:
+            self.call(name, hook, config=config)
+        info.config = config
+        self._changed(name)
+
+    # --- watching changes ----------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call `listener(plugin_name)` whenever a plugin is enabled, disabled, configured or
+        reloaded; answers a function that stops it. Listeners run in the thread that made the
+        change."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self, name: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(name)
+            except Exception:
+                log.exception("a listener of plugin changes failed")
 
     # --- guarded calls -------------------------------------------------------------------------
 
     def call(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call into plugin code: an exception is logged with the plugin's name, marks the plugin
-        failing and comes back as a PluginError with a message fit for a user."""
+        """Call into plugin code: counted and timed; an exception is logged with the plugin's
+        name, marks the plugin failing and comes back as a PluginError fit for a user."""
+        started = time.perf_counter()
         try:
             return func(*args, **kwargs)
         except PluginError:
@@ -242,9 +402,18 @@ class PluginManager:
         except Exception as exc:
             self.mark_failing(name, exc)
             raise PluginError(f"The plugin {name!r} failed: {exc}") from exc
+        finally:
+            self.count_call(name, time.perf_counter() - started)
+
+    def count_call(self, name: str, seconds: float) -> None:
+        info = self.plugins.get(name)
+        if info is not None:
+            with self._stats_lock:
+                info.calls += 1
+                info.seconds += seconds
 
     def mark_failing(self, name: str, exc: BaseException) -> None:
-        log.exception("plugin %s failed", name, exc_info=exc)
+        log.error("plugin %s failed: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
         info = self.plugins.get(name)
         if info is not None:
             info.health = "failing"
@@ -261,6 +430,21 @@ class PluginManager:
                 continue
         return answers
 
+    def _checked_classes(self, hook_name: str, methods: tuple[str, ...]) -> dict[str, type]:
+        """Each enabled plugin's class from a hook, if it offers what the contract asks."""
+        classes = {}
+        for name, cls in self._answers(hook_name):
+            if cls is None:
+                continue
+            missing = [m for m in methods if not callable(getattr(cls, m, None))]
+            if not inspect.isclass(cls) or missing:
+                what = f"lacks {', '.join(missing)}" if inspect.isclass(cls) else "is no class"
+                problem = PluginInvalid(f"{hook_name} answered {cls!r}, which {what}")
+                self.mark_failing(name, problem)
+                continue
+            classes[name] = cls
+        return classes
+
     # --- the architecture document's operations ------------------------------------------------
 
     def view_classes(self) -> list[tuple[str, type, int]]:
@@ -268,22 +452,26 @@ class PluginManager:
         priorities = dict(self._answers("get_view_priority"))
         return [
             (name, cls, int(priorities.get(name, 0) or 0))
-            for name, cls in self._answers("get_view_class")
-            if cls is not None
+            for name, cls in self._checked_classes("get_view_class", VIEW_METHODS).items()
         ]
 
     def get_available_views(self, table_meta: dict, datasource: Any = None) -> list[Any]:
-        """The views that can show this table, best first (highest priority)."""
+        """The views that can show this table, best first (highest priority).
+
+        Each view carries `plugin_name`, `priority`, `view_label` (its name for the switcher, asked
+        once) and `plugin_config` (its plugin's configuration)."""
         views = []
         for name, cls, priority in self.view_classes():
             try:
                 view = self.call(name, cls, table_id=table_meta.get("id"), datasource=datasource)
                 if not self.call(name, view.can_handle_table, table_meta):
                     continue
+                view.view_label = str(self.call(name, view.get_view_name))
             except PluginError:
                 continue
             view.plugin_name = name
             view.priority = priority
+            view.plugin_config = dict(self.plugins[name].config)
             rank = priority  # also for a view written without BaseView's priority_for
             rank_for = getattr(view, "priority_for", None)
             if rank_for is not None:
@@ -296,7 +484,7 @@ class PluginManager:
 
     def datasource_classes(self) -> dict[str, tuple[str, type]]:
         """Scheme -> (plugin name, datasource class) for every enabled datasource plugin."""
-        classes = dict(self._answers("get_datasource_class"))
+        classes = self._checked_classes("get_datasource_class", DATASOURCE_METHODS)
         found: dict[str, tuple[str, type]] = {}
         for name, schemes in self._answers("get_supported_schemes"):
             if name in classes:
@@ -309,11 +497,29 @@ class PluginManager:
         scheme = datasource_type.lower().split("+", 1)[0]
         classes = self.datasource_classes()
         if scheme not in classes:
+            disabled = self._disabled_plugin_for(scheme)
+            if disabled:
+                raise PluginDisabled(
+                    f"The datasource type {scheme!r} is disabled: an administrator turned off "
+                    f"its plugin {disabled!r} (Admin › Plugins)"
+                )
             known = ", ".join(sorted(classes)) or "none"
             raise PluginError(
                 f"No enabled datasource plugin handles {datasource_type!r} (available: {known})"
             )
         return classes[scheme][1]
+
+    def _disabled_plugin_for(self, scheme: str) -> str:
+        for info in self.plugins.values():
+            hook = _own_hook(info.obj, "get_supported_schemes")
+            if info.enabled or hook is None:
+                continue
+            try:
+                if scheme in [str(s).lower() for s in hook() or ()]:
+                    return info.name
+            except Exception:  # a disabled plugin failing here changes nothing
+                continue
+        return ""
 
     def datasource_plugin_name(self, datasource_type: str) -> str:
         scheme = datasource_type.lower().split("+", 1)[0]
@@ -325,6 +531,49 @@ class PluginManager:
             for info in sorted(self.plugins.values(), key=lambda i: i.name)
             if plugin_type == "all" or plugin_type in info.kinds
         ]
+
+
+def _own_hook(plugin: Any, hook_name: str) -> Callable[..., Any] | None:
+    """A plugin object's own implementation of a hook (enabled or not), or None."""
+    func = getattr(plugin, hook_name, None)
+    return func if func is not None and hasattr(func, f"{PROJECT_NAME}_impl") else None
+
+
+def _check_api_version(name: str, plugin: Any) -> str:
+    """The plugin API version a plugin declares; PluginInvalid when this Nocoflo cannot run it."""
+    declared = getattr(plugin, "plugin_api_version", None)
+    if declared is None:
+        return ""
+    ours = tuple(int(part) for part in PLUGIN_API_VERSION.split("."))
+    match = re.fullmatch(r"(\d+)(?:\.(\d+))?", str(declared).strip())
+    if match is None:
+        raise PluginInvalid(
+            f"its plugin_api_version {declared!r} is not a version like {PLUGIN_API_VERSION!r}",
+            INCOMPATIBLE_API,
+        )
+    major, minor = int(match.group(1)), int(match.group(2) or 0)
+    if major != ours[0] or minor > ours[1]:
+        raise PluginInvalid(
+            f"it needs Nocoflo plugin API {declared}; this Nocoflo offers {PLUGIN_API_VERSION}",
+            INCOMPATIBLE_API,
+        )
+    return str(declared)
+
+
+def _check_config_schema(plugin: Any) -> None:
+    """PluginInvalid when the schema a plugin declares for its configuration is no JSON Schema."""
+    hook = _own_hook(plugin, "get_config_schema")
+    if hook is None:
+        return
+    import jsonschema
+
+    schema = hook()
+    if not isinstance(schema, dict):
+        raise PluginInvalid(f"get_config_schema answered {type(schema).__name__}, not an object")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.exceptions.SchemaError as exc:
+        raise PluginInvalid(f"its configuration schema is invalid: {exc.message}") from None
 
 
 def _kinds_of(plugin: Any) -> list[str]:
@@ -367,7 +616,12 @@ def build_manager() -> PluginManager:
     """A manager configured from settings, with its plugins loaded."""
     from django.conf import settings
 
+    builtins = BUILTIN_PLUGINS
+    if settings.NOCOFLO_BUILTIN_PLUGINS:
+        chosen = set(settings.NOCOFLO_BUILTIN_PLUGINS) | set(ESSENTIAL_MODULES)
+        builtins = tuple(path for path in BUILTIN_PLUGINS if path in chosen)
     manager = PluginManager(
+        builtins=builtins,
         plugin_dirs=settings.NOCOFLO_PLUGIN_DIRS,
         enabled_plugins=settings.NOCOFLO_ENABLED_PLUGINS,
         strict=settings.NOCOFLO_STRICT_PLUGINS,

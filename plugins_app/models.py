@@ -20,6 +20,9 @@ class PluginConfig(models.Model):
     health = models.CharField(max_length=16, choices=Health.choices, default=Health.OK)
     last_error = models.TextField(blank=True, default="")
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Calls into the plugin's code and the seconds they took, summed over server processes.
+    call_count = models.BigIntegerField(default=0)
+    seconds_spent = models.FloatField(default=0.0)
 
     class Meta:
         ordering = ["plugin_name"]

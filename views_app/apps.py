@@ -10,4 +10,4 @@ class ViewsAppConfig(AppConfig):
 
         from .selection import check_strategy
 
-        checks.register(check_strategy)
+        checks.register(check_strategy, "nocoflo")

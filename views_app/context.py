@@ -68,6 +68,13 @@ class ViewContext:
             ui.notify("Something went wrong on the server; it has been logged", type="negative")
             return False, exc
 
+    async def release_locks(self) -> None:
+        """Give up the page's row locks (its view went away while the page stays open)."""
+        try:
+            await sync_to_async(locks.release_holder)(self.client_id)
+        except Exception:
+            log.exception("releasing the page's locks failed")
+
     async def leave(self) -> None:
         """The page closed or lost its connection: free its row locks and leave the viewers."""
         try:

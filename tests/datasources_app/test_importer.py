@@ -276,7 +276,7 @@ def test_an_unreachable_database_leaves_entries_pending_for_settle(
         raise DatasourceUnavailable("The database cannot be reached")
 
     table = opened(admin_user, authors)
-    monkeypatch.setattr(type(table.datasource), "insert_rows", down)
+    monkeypatch.setattr(table.datasource.__class__, "insert_rows", down)
     with pytest.raises(DatasourceUnavailable):
         importer.import_csv(table, importer.read_csv(csv_bytes("name", "Ann")))
     assert list(Change.objects.values_list("state", flat=True)) == ["pending"]

@@ -136,10 +136,10 @@ def server(tmp_path_factory):
 
 
 @contextmanager
-def serving(env: dict, port: int, log, server: Server):
+def serving(env: dict, port: int, log, server: Server, *serve_args: str):
     """`manage.py serve` on `port` until the block ends, once its /healthz answers."""
     process = subprocess.Popen(
-        [PYTHON, "manage.py", "serve", "--port", str(port)],
+        [PYTHON, "manage.py", "serve", "--port", str(port), *serve_args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

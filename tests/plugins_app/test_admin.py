@@ -81,12 +81,13 @@ def test_disabling_a_datasource_plugin_removes_its_schemes(admin_client, live_ma
     assert "geo" not in live_manager.datasource_classes()
 
 
-def test_an_essential_plugin_stays_enabled_with_a_warning(admin_client, live_manager, synced):
-    response = admin_client.post(change_url("table_view"), {"config_json": "{}"}, follow=True)
+def test_an_essential_plugin_cannot_be_disabled(admin_client, live_manager, synced):
+    response = admin_client.post(change_url("table_view"), {"config_json": "{}"})
 
-    assert response.status_code == 200
-    messages = [str(m) for m in response.context["messages"]]
-    assert "table_view is essential and stays enabled." in messages
+    assert response.status_code == 200  # the form again, with the reason
+    assert "table_view is essential to Nocoflo and cannot be disabled." in (
+        response.content.decode()
+    )
     assert PluginConfig.objects.get(plugin_name="table_view").enabled is True
     assert live_manager.plugins["table_view"].enabled is True
 
@@ -100,3 +101,57 @@ def test_a_manager_refusal_is_shown_as_an_error(admin_client, live_manager, sync
     assert response.status_code == 302
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert messages[0] == "plugin 'example_chart_view' cannot be switched now"
+
+
+@pytest.fixture
+def configurable(live_manager):
+    from .test_plugin_contract import ConfigurablePlugin
+
+    plugin = ConfigurablePlugin()
+    live_manager.register_plugin(plugin)
+    return plugin
+
+
+def test_a_configuration_is_checked_against_the_plugins_schema(
+    admin_client, live_manager, configurable, synced
+):
+    url = change_url("configurable_view")
+    page = admin_client.get(url).content.decode()
+    assert "Configuration schema" in page and "&quot;minimum&quot;: 1" in page
+
+    response = admin_client.post(url, {"enabled": "on", "config_json": '{"bins": 0}'})
+    assert response.status_code == 200  # the form again, saying why
+    assert "bins: 0 is less than the minimum of 1" in response.content.decode()
+    assert configurable.received == []
+
+    response = admin_client.post(url, {"enabled": "on", "config_json": '{"bins": 8}'})
+    assert response.status_code == 302
+    assert configurable.received == [{"bins": 8}]  # at once, no restart
+    assert PluginConfig.objects.get(plugin_name="configurable_view").config_json == {"bins": 8}
+
+
+def test_the_list_shows_calls_and_time_spent(admin_client, live_manager, synced):
+    live_manager.call("example_chart_view", lambda: None)
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert '<td class="field-calls">' in page and '<td class="field-time_spent">' in page
+    assert PluginConfig.objects.get(plugin_name="example_chart_view").call_count >= 1
+
+
+def test_actions_enable_and_disable_many_plugins_at_once(admin_client, live_manager, synced):
+    pks = list(
+        PluginConfig.objects.filter(
+            plugin_name__in=["example_chart_view", "geo_datasource", "table_view"]
+        ).values_list("pk", flat=True)
+    )
+    response = admin_client.post(
+        CHANGELIST, {"action": "disable_plugins", "_selected_action": pks}, follow=True
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert "Disabled: example_chart_view, geo_datasource." in messages
+    assert "table_view is essential and stays enabled." in messages
+    assert live_manager.plugins["example_chart_view"].enabled is False
+    assert "geo" not in live_manager.datasource_classes()
+
+    admin_client.post(CHANGELIST, {"action": "enable_plugins", "_selected_action": pks})
+    assert live_manager.plugins["example_chart_view"].enabled is True
+    assert PluginConfig.objects.get(plugin_name="geo_datasource").enabled is True

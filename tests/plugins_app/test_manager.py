@@ -16,6 +16,7 @@ from plugins_app import manager as manager_module
 from plugins_app.manager import (
     BUILTIN_PLUGINS,
     ESSENTIAL_PLUGINS,
+    PluginDisabled,
     PluginError,
     PluginLoadError,
     PluginManager,
@@ -495,10 +496,17 @@ def test_a_disabled_datasource_plugin_no_longer_offers_its_schemes():
     assert set(manager.datasource_classes()) == {
         "sqlite", "sqlite3", "postgresql", "postgres", "mysql", "mariadb",
     }  # fmt: skip
+    # Its tables say why they cannot open, and how that is undone.
+    with pytest.raises(PluginDisabled) as refused:
+        manager.get_datasource("geo")
+    assert str(refused.value) == (
+        "The datasource type 'geo' is disabled: an administrator turned off its plugin "
+        "'geo_datasource' (Admin › Plugins)"
+    )
     with pytest.raises(
         PluginError, match=r"available: mariadb, mysql, postgres, postgresql, sqlite"
     ):
-        manager.get_datasource("geo")
+        manager.get_datasource("nosuchdb")
     assert [i.name for i in manager.list_plugins("datasource")] == [
         "geo_datasource",
         "mysql",

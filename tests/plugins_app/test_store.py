@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from plugins_app.models import PluginConfig
-from plugins_app.store import apply_enabled, sync_plugin_configs
+from plugins_app.store import apply_admin_change, sync_plugin_configs
 from tests.plugins.form_view_plugin import ExampleFormViewPlugin
 
 pytestmark = [pytest.mark.plugin, pytest.mark.django_db]
@@ -123,11 +123,56 @@ def test_long_sources_and_versions_are_cut_to_fit(live_manager):
 
 
 @pytest.mark.unit
-def test_apply_enabled_switches_the_running_plugin(live_manager):
+def test_apply_admin_change_switches_the_running_plugin(live_manager):
     (chart,) = [c for c in sync_plugin_configs() if c.plugin_name == "example_chart_view"]
     chart.enabled = False
-    apply_enabled(chart)
+    apply_admin_change(chart)
     assert live_manager.plugins["example_chart_view"].enabled is False
     chart.enabled = True
-    apply_enabled(chart, live_manager)
+    apply_admin_change(chart, live_manager)
     assert live_manager.plugins["example_chart_view"].enabled is True
+
+
+@pytest.mark.integration
+def test_call_counts_are_added_up_once_per_call(live_manager):
+    sync_plugin_configs()
+    live_manager.call("example_chart_view", lambda: None)
+    live_manager.call("example_chart_view", lambda: None)
+
+    sync_plugin_configs()
+    sync_plugin_configs()  # nothing new: nothing added
+
+    chart = rows()["example_chart_view"]
+    assert chart.call_count == 2
+    assert chart.seconds_spent >= 0
+    # Another process adds its own calls to the same row.
+    PluginConfig.objects.filter(pk=chart.pk).update(call_count=10)
+    live_manager.call("example_chart_view", lambda: None)
+    sync_plugin_configs()
+    assert rows()["example_chart_view"].call_count == 11
+
+
+@pytest.mark.integration
+def test_a_configuration_saved_elsewhere_reaches_the_plugin(live_manager):
+    sync_plugin_configs()
+    PluginConfig.objects.filter(plugin_name="example_chart_view").update(
+        config_json={"colour": "green"}
+    )
+    sync_plugin_configs()
+    assert live_manager.plugins["example_chart_view"].config == {"colour": "green"}
+
+
+@pytest.mark.integration
+def test_a_saved_configuration_the_plugin_refuses_marks_it_failing(live_manager):
+    from .test_plugin_contract import ConfigurablePlugin
+
+    live_manager.register_plugin(ConfigurablePlugin())
+    sync_plugin_configs()
+    PluginConfig.objects.filter(plugin_name="configurable_view").update(config_json={"bins": 0})
+
+    sync_plugin_configs()
+
+    saved = rows()["configurable_view"]
+    assert saved.health == "failing"
+    assert "bins: 0 is less than the minimum of 1" in saved.last_error
+    assert live_manager.plugins["configurable_view"].config == {}

@@ -98,6 +98,14 @@ async def settle(seconds: float = 0.05) -> None:
     await asyncio.sleep(seconds)
 
 
+async def until(check: Any, timeout: float = 5.0) -> None:
+    """Let the page work until `check()` holds (or `timeout` passes: the caller's assert says
+    what was wrong). A busy machine answers late, never differently."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+
+
 def read_cell(path, sql: str, *params) -> Any:
     with sqlite3.connect(path) as conn:
         row = conn.execute(sql, params).fetchone()

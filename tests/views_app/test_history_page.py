@@ -19,7 +19,7 @@ from tests.factories import UserFactory
 from views_app.context import ViewContext
 from views_app.history import open_row_history
 
-from .conftest import in_dialog, open_dialog, page_db, read_cell, settle, sign_in
+from .conftest import in_dialog, open_dialog, page_db, read_cell, settle, sign_in, until
 
 pytestmark = pytest.mark.integration
 
@@ -128,33 +128,33 @@ async def test_filters_narrow_the_list(user: User, edits, admin_user):
     table = the_list(user)
 
     choose(user, "User", "writer")
-    await settle()
+    await until(lambda: listed(table, "user") == ["writer", "writer"])
     assert listed(table, "user") == ["writer", "writer"]
 
     choose(user, "Column", "status")
-    await settle()
+    await until(lambda: listed(table, "column") == ["status"])
     assert listed(table, "column") == ["status"]
 
     choose(user, "User", "")
     choose(user, "Column", "")
     field(user, "Row key").value = "1"  # typed as the key's value
-    await settle()
+    await until(lambda: listed(table, "row_key") == ["1", "1"])
     assert listed(table, "row_key") == ["1", "1"]
     field(user, "Row key").value = key(1)  # an opaque key, as links and the API give it
-    await settle()
+    await until(lambda: listed(table, "row_key") == ["1", "1"])
     assert listed(table, "row_key") == ["1", "1"]
     field(user, "Row key").value = "not a key"
-    await settle()
+    await until(lambda: table.rows == [])
     assert table.rows == []
 
     field(user, "Row key").value = ""
     field(user, "From").value = str(timezone.localdate() + timezone.timedelta(days=1))
-    await settle()
+    await until(lambda: table.rows == [])
     assert table.rows == []
     assert table.pagination["rowsNumber"] == 0
     field(user, "From").value = ""
     field(user, "To").value = str(timezone.localdate())
-    await settle()
+    await until(lambda: len(table.rows) == 3)
     assert len(table.rows) == 3
 
 
@@ -205,7 +205,7 @@ async def test_the_list_is_paged_on_the_server(user: User, demo_source, admin_us
     assert table.pagination == {"rowsPerPage": 50, "page": 1, "rowsNumber": 120}
 
     user.find(ui.table).trigger("request", {"pagination": {"page": 3, "rowsPerPage": 50}})
-    await settle()
+    await until(lambda: len(table.rows) == 20)
     assert len(table.rows) == 20
     assert table.rows[-1]["change"] == "0 → 1"
     assert table.pagination["page"] == 3

@@ -3,11 +3,12 @@ that can show it, and the table's menu on the right."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from asgiref.sync import sync_to_async
 from fastapi import Request
-from nicegui import ui
+from nicegui import Client, background_tasks, ui
 
 from core.auth import session_key_of, user_for_session
 from datasources_app import rows
@@ -53,36 +54,101 @@ async def table_page(request: Request, table_id: str, view: str | None = None):
             user, opened.table, chosen.plugin_name
         )
 
-    view_name = chosen.get_view_name() if chosen is not None else None
+    view_name = chosen.view_label if chosen is not None else None
     with frame(user, tables, opened.table.label, current=opened.table, view=view_name) as right:
         with right:
             table_menu(opened, views, chosen)
+        switcher = None
         if chosen is not None:
-            view_switcher(context, views, chosen, strategy)
+            switcher = view_switcher(context, views, chosen, strategy)
             if view and selection.find_view(views, view) is None:
                 # A view that went away (a disabled plugin, an old bookmark) is not an error.
                 ui.label(
-                    f"The view {view!r} cannot show this table; showing {chosen.get_view_name()}."
+                    f"The view {view!r} cannot show this table; showing {chosen.view_label}."
                 ).classes("text-caption text-grey-8 view-unavailable")
-        problem = await sync_to_async(datasource_problem)(opened)
-        if problem:
-            with ui.card().classes("w-full bg-red-1 text-red-10 datasource-problem"):
-                ui.label(f"The datasource {opened.table.datasource.name} cannot be used").classes(
-                    "text-h6"
-                )
-                ui.label(problem)
-            return None
-        if chosen is None:
-            ui.label("No enabled view can show this table.").classes("text-h6")
-            return None
-        chosen.datasource = opened.datasource
-        chosen.context = context
-        try:
-            manager.call(chosen.plugin_name, chosen.render)
-        except PluginError as exc:
-            with ui.card().classes("w-full bg-red-1 text-red-10 plugin-error"):
-                ui.label(str(exc))
+        area = ui.element("div").classes("w-full view-area")
+        with area:
+            problem = await sync_to_async(datasource_problem)(opened)
+            if problem:
+                datasource_problem_card(opened, problem)
+            elif chosen is None:
+                ui.label("No enabled view can show this table.").classes("text-h6")
+            else:
+                render_view(manager, chosen, opened, context)
+    if not problem and chosen is not None:
+        follow_plugin_changes(manager, context, meta, chosen, switcher, area)
     return None
+
+
+def render_view(manager, chosen, opened: rows.OpenTable, context: ViewContext) -> None:
+    """The chosen view in the page; a plugin that fails shows an error card in its place."""
+    chosen.datasource = opened.datasource
+    chosen.context = context
+    try:
+        manager.call(chosen.plugin_name, chosen.render)
+    except PluginError as exc:
+        with ui.card().classes("w-full bg-red-1 text-red-10 plugin-error"):
+            ui.label(f"The view {chosen.view_label} cannot be shown").classes("text-h6")
+            ui.label(str(exc))
+            ui.label("The error is logged and shown to administrators.").classes("text-caption")
+
+
+def datasource_problem_card(opened: rows.OpenTable, problem: str) -> None:
+    with ui.card().classes("w-full bg-red-1 text-red-10 datasource-problem"):
+        ui.label(f"The datasource {opened.table.datasource.name} cannot be used").classes("text-h6")
+        ui.label(problem)
+
+
+def follow_plugin_changes(manager, context: ViewContext, meta: dict, chosen, switcher, area):
+    """Keep an open page in step with plugins an administrator enables or disables: the switcher
+    offers the views that can show the table now; a view or datasource type turned off is
+    replaced by a notice saying so (the page's row locks are given up)."""
+    client = ui.context.client
+    loop = asyncio.get_running_loop()
+    gone = False
+
+    def refresh() -> None:
+        nonlocal gone
+        if gone or client.id not in Client.instances:
+            return
+        views = manager.get_available_views(meta)
+        if switcher is not None:
+            options = {v.plugin_name: v.view_label for v in views}
+            if chosen.plugin_name not in options:
+                options[chosen.plugin_name] = f"{chosen.view_label} (turned off)"
+            switcher.set_options(options, value=chosen.plugin_name)
+        problem = ""
+        try:
+            manager.get_datasource(context.table.datasource.datasource_type)
+        except PluginError as exc:
+            problem = str(exc)
+        view_off = selection.find_view(views, chosen.plugin_name) is None
+        if not (problem or view_off):
+            return
+        gone = True
+        background_tasks.create(context.release_locks(), name="release locks")
+        area.clear()
+        with area:
+            if problem:
+                datasource_problem_card(context.opened, problem)
+                return
+            with ui.card().classes("w-full bg-amber-1 text-amber-10 view-turned-off"):
+                ui.label(f"The {chosen.view_label} view was turned off by an administrator.")
+                if views:
+                    best = views[0]
+                    ui.link(
+                        f"Open this table in {best.view_label}",
+                        f"/tables/{context.table.pk}?view={best.plugin_name}",
+                    )
+
+    def heard(name: str) -> None:  # any thread: the admin's request, the plugin watcher
+        try:
+            loop.call_soon_threadsafe(refresh)
+        except RuntimeError:  # the page's event loop has ended: stop listening
+            unsubscribe()
+
+    unsubscribe = manager.subscribe(heard)
+    client.on_delete(unsubscribe)
 
 
 def view_switcher(context: ViewContext, views: list, chosen, strategy: str) -> ui.toggle:
@@ -101,7 +167,7 @@ def view_switcher(context: ViewContext, views: list, chosen, strategy: str) -> u
                 await sync_to_async(remember_view)(user, table_id, name)
         ui.navigate.to(f"/tables/{table_id}?view={name}")
 
-    options = {view.plugin_name: view.get_view_name() for view in views}
+    options = {view.plugin_name: view.view_label for view in views}
     return (
         ui.toggle(options, value=chosen.plugin_name, on_change=switch)
         .props("dense no-caps unelevated toggle-color=primary aria-label='Views'")
@@ -132,7 +198,7 @@ def table_menu(opened: rows.OpenTable, views: list, chosen) -> None:
     table = opened.table
     ui.label("Views").classes("text-overline text-grey-7")
     for view in views:
-        link = ui.link(view.get_view_name(), f"/tables/{table.pk}?view={view.plugin_name}")
+        link = ui.link(view.view_label, f"/tables/{table.pk}?view={view.plugin_name}")
         link.classes("block no-underline q-py-xs")
         if view is chosen:
             link.classes("text-weight-bold")

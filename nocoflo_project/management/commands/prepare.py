@@ -1,10 +1,11 @@
 """`manage.py prepare`: everything `scripts/run` does before serving, in one process."""
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+
+from nocoflo_project.management.startup_checks import StartupCommand
 
 
-class Command(BaseCommand):
+class Command(StartupCommand):
     help = "Apply migrations, set up the demo datasource and make sure an admin account exists."
 
     def handle(self, *args, **options):

@@ -1,11 +1,13 @@
 """`manage.py serve`: Nocoflo's one server process (Django and NiceGUI behind one dispatcher)."""
 
 import logging
+import os
 import threading
 
 import uvicorn
-from django.core.management.base import BaseCommand
+from django.conf import settings
 
+from nocoflo_project.management.startup_checks import StartupCommand
 from plugins_app.store import sync_plugin_configs
 
 log = logging.getLogger("nocoflo.audit")
@@ -28,7 +30,7 @@ def settle_pending_changes() -> None:
         connection.close()
 
 
-class Command(BaseCommand):
+class Command(StartupCommand):
     help = "Serve Nocoflo: pages, API and admin in one process."
 
     def add_arguments(self, parser):
@@ -36,8 +38,20 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--reload", action="store_true", help="Restart on code changes.")
         parser.add_argument("--log-level", default="info")
+        parser.add_argument(
+            "--reload-plugins",
+            action="store_true",
+            help="Load a plugin directory's file again when it changes (no restart).",
+        )
 
     def handle(self, *args, **options):
+        # Read when the server builds the app: in this process, and from the environment in
+        # the one --reload starts.
+        os.environ["NOCOFLO_WATCH_PLUGINS"] = "true"
+        settings.NOCOFLO_WATCH_PLUGINS = True
+        if options["reload_plugins"]:
+            os.environ["NOCOFLO_RELOAD_PLUGINS"] = "true"
+            settings.NOCOFLO_RELOAD_PLUGINS = True
         sync_plugin_configs()
         threading.Thread(target=settle_pending_changes, name="nocoflo-settle", daemon=True).start()
         self.stdout.write(f"Nocoflo on http://{options['host']}:{options['port']}")
