@@ -27,6 +27,7 @@ from .conftest import (
     record_javascript,
     settle,
     sign_in,
+    until,
 )
 
 pytestmark = pytest.mark.integration
@@ -49,6 +50,8 @@ async def open_form(user: User, account, source, table: str = "orders", row: Any
     query = f"?view=form_view&row={encode_key([row])}" if row is not None else "?view=form_view"
     await user.open(f"/tables/{meta.pk}{query}")
     await settle(0.3)
+    if row is not None:  # a busy machine loads the record later, never differently
+        await until(lambda: form_state(user).key is not None, timeout=10)
     return form_state(user)
 
 
