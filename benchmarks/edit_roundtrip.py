@@ -81,6 +81,7 @@ def prepare(args: argparse.Namespace) -> dict:
         "NOCOFLO_DEMO_DB": str(data_dir / "demo.sqlite3"),
         "NOCOFLO_DEMO_ORDERS": str(args.orders),
         "NOCOFLO_EVENT_BUS_URL": args.event_bus,
+        "NOCOFLO_SECURE_COOKIES": "false",  # its server is plain http
         "DATABASE_URL": "",
         "DJANGO_SETTINGS_MODULE": "nocoflo_project.settings",
     }

@@ -136,6 +136,7 @@ def server_env(data_dir: Path, builtins: str, rows: int) -> dict[str, str]:
         NOCOFLO_ADMIN_PASSWORD=PASSWORD,
         NOCOFLO_DEMO_ORDERS=str(rows),
         NOCOFLO_BUILTIN_PLUGINS=builtins,
+        NOCOFLO_SECURE_COOKIES="false",  # its servers are plain http
         DJANGO_SETTINGS_MODULE="nocoflo_project.settings",
         PYTHONUNBUFFERED="1",
     )

@@ -252,3 +252,46 @@ class InviteAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("table", "created_by")
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+from .models import ApiToken  # noqa: E402
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Users' API tokens: read-only (never the digest), revoked by the action. Users make their
+    own tokens on their *API tokens* page; nobody adds them here."""
+
+    list_display = ("name", "user", "scope_list", "prefix", "created_at", "last_used_at",
+                    "revoked_at")  # fmt: skip
+    list_filter = ("can_write", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "prefix", "user__username")
+    date_hierarchy = "created_at"
+    fields = ("user", "name", "can_write", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke_tokens"]
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, never deleted: the list says which tokens there were
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_tokens(self, request, queryset):
+        from . import tokens
+
+        count = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            tokens.revoke(token, request.user)
+            count += 1
+        self.message_user(request, f"Revoked {count} token{'s' if count != 1 else ''}.")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Nocoflo tables"
+
+    def ready(self) -> None:
+        from . import throttle  # noqa: F401  (counts failed sign-ins, clears them on sign-in)

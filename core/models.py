@@ -297,3 +297,56 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return f"invite for {self.email}"
+
+
+class ApiToken(models.Model):
+    """A token a program sends as `Authorization: Bearer nf_...` to act as its user in the API.
+
+    Only a SHA-256 digest is kept: the token is shown once, when it is made. It carries the
+    user's own table rights, and only reads them unless it may write.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    can_write = models.BooleanField(default=False)
+    # The token's first characters, to recognise it in a list ("nf_AbCd…").
+    prefix = models.CharField(max_length=8, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"
+
+    @property
+    def scopes(self) -> list[str]:
+        return ["read", "write"] if self.can_write else ["read"]
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class SignInFailure(models.Model):
+    """One failed sign-in, kept while it can still count towards a lock (core/throttle.py).
+
+    Kept in the metadata database so that every server process counts the same failures.
+    """
+
+    username = models.CharField(max_length=150, db_index=True)  # as typed, lower-cased
+    address = models.CharField(max_length=64, db_index=True)  # the client's IP address
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = "failed sign-in"
+
+    def __str__(self) -> str:
+        return f"failed sign-in as {self.username} from {self.address} at {self.at}"

@@ -1,6 +1,7 @@
 """The JSON API under /api/: one NinjaAPI composed of each app's router.
 
-Signed-in browser sessions authenticate it (with CSRF on writes). Every error is JSON with a
+Signed-in browser sessions authenticate it (with CSRF on writes), and so do API tokens
+(`Authorization: Bearer nf_...`, core.tokens), which act as their user. Every error is JSON with a
 `message` a person can read.
 """
 
@@ -14,6 +15,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
 
 from core.api import router as invites_router
+from core.tokens import TokenAuth
+from core.tokens_api import router as tokens_router
 from datasources_app.aggregate_api import router as aggregate_router
 from datasources_app.api import router as tables_router
 from datasources_app.errors import DatasourceError, InvalidValue, RowLocked, WriteConflict
@@ -29,7 +32,7 @@ log = logging.getLogger("nocoflo.api")
 api = NinjaAPI(
     title="Nocoflo API",
     version="1",
-    auth=django_auth,
+    auth=[TokenAuth(), django_auth],
     urls_namespace="api",
     docs_url="/docs",
 )
@@ -41,6 +44,7 @@ api.add_router("", import_router)
 api.add_router("", aggregate_router)
 api.add_router("", invites_router)
 api.add_router("", views_router)
+api.add_router("", tokens_router)
 
 
 @api.exception_handler(AuthenticationError)

@@ -33,8 +33,40 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+# Keys no deployment may sign sessions with: placeholders copied from examples.
+_PLACEHOLDER_SECRET_KEYS = {"changeme", "change-me", "change_me", "secret", "secret-key", "xxx"}
+
+
+def _refuse_weak_secret_key(key: str, debug: bool) -> None:
+    """With DEBUG off, stop start-up on a key that anyone could guess.
+
+    A key is weak when it is shorter than 50 characters, has fewer than 5 different characters,
+    starts with "django-insecure" or is a known placeholder (Django's own `check --deploy` rule,
+    plus placeholders). A key Nocoflo generated into the data directory is always strong.
+    """
+    if debug:
+        return
+    weak = (
+        len(key) < 50
+        or len(set(key)) < 5
+        or key.startswith("django-insecure")
+        or key.strip().lower() in _PLACEHOLDER_SECRET_KEYS
+    )
+    if weak:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not a real secret (it must have at least 50 characters, 5 of them "
+            "different, and not start with 'django-insecure'). Set a long random SECRET_KEY, e.g. "
+            "python -c 'from django.core.management.utils import get_random_secret_key as k; "
+            "print(k())', or unset it to have Nocoflo generate one into "
+            f"{DATA_DIR / 'secret_key'}; DEBUG=true allows any key."
+        )
+
+
 DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = _secret_key()
+_refuse_weak_secret_key(SECRET_KEY, DEBUG)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -102,8 +134,23 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 SESSION_COOKIE_AGE = env.int("NOCOFLO_SESSION_AGE", default=14 * 24 * 3600)
-SESSION_COOKIE_SECURE = env.bool("NOCOFLO_SECURE_COOKIES", default=False)
+# Session and CSRF cookies travel over HTTPS only, unless DEBUG is on. Serving plain http (a
+# local `manage.py serve`) needs NOCOFLO_SECURE_COOKIES=false, which scripts/run sets.
+SESSION_COOKIE_SECURE = env.bool("NOCOFLO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+# Pages may not be framed by other sites (NiceGUI needs no frames); no MIME-type sniffing.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind a proxy that ends TLS (see README, Production): the proxy's X-Forwarded-Proto tells Django
+# a request came over https; redirect plain http to https; Strict-Transport-Security (HSTS).
+if env.bool("NOCOFLO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("NOCOFLO_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers check health over plain http
+SECURE_HSTS_SECONDS = env.int("NOCOFLO_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("NOCOFLO_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("NOCOFLO_HSTS_PRELOAD", default=False)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -167,6 +214,19 @@ NOCOFLO_IMPORT_MAX_MB = env.int("NOCOFLO_IMPORT_MAX_MB", default=50)
 # process only; redis://host:6379/0 shares them between several server processes.
 NOCOFLO_LOCK_SECONDS = env.int("NOCOFLO_LOCK_SECONDS", default=60)
 NOCOFLO_EVENT_BUS_URL = env.str("NOCOFLO_EVENT_BUS_URL", default="")
+
+# Sign-in throttling (core/throttle.py), counted in the metadata database so every server process
+# shares it: an account is locked after NOCOFLO_SIGNIN_MAX_FAILURES failed sign-ins within
+# NOCOFLO_SIGNIN_LOCK_MINUTES, an address after NOCOFLO_SIGNIN_MAX_FAILURES_PER_ADDRESS; either
+# stays locked for NOCOFLO_SIGNIN_LOCK_MINUTES.
+NOCOFLO_SIGNIN_MAX_FAILURES = env.int("NOCOFLO_SIGNIN_MAX_FAILURES", default=5)
+NOCOFLO_SIGNIN_MAX_FAILURES_PER_ADDRESS = env.int(
+    "NOCOFLO_SIGNIN_MAX_FAILURES_PER_ADDRESS", default=20
+)
+NOCOFLO_SIGNIN_LOCK_MINUTES = env.int("NOCOFLO_SIGNIN_LOCK_MINUTES", default=15)
+# Proxies whose X-Forwarded-For is believed: the client's address is then its first hop.
+# Empty: the address is always the connection's (REMOTE_ADDR).
+NOCOFLO_TRUSTED_PROXIES = env.list("NOCOFLO_TRUSTED_PROXIES", default=[])
 
 # Email, for invites. NOCOFLO_EMAIL_URL as django-environ reads it: smtp+tls://user:pw@host:587,
 # smtp+ssl://..., consolemail:// (the default: messages are printed to the log, not sent).

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import path
 
+from core.throttle import AdminSignInForm, SignInForm
 from core.views import register_by_invite
 
 from .api import api
@@ -17,13 +18,17 @@ admin.site.site_header = "Nocoflo administration"
 admin.site.site_title = "Nocoflo admin"
 admin.site.index_title = "Users, permissions, datasources and plugins"
 admin.site.site_url = "/"
+# The admin's own login is throttled like the login page (core/throttle.py).
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            authentication_form=SignInForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

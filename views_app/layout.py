@@ -84,6 +84,7 @@ def frame(
                 with ui.menu():
                     if user.is_staff:
                         ui.menu_item("Admin", lambda: ui.navigate.to("/admin/"))
+                    ui.menu_item("API tokens", lambda: ui.navigate.to("/account/tokens"))
                     with ui.item().classes("dark-mode-item"):
 
                         async def switch_look(event: Any) -> None:

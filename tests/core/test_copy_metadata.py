@@ -27,7 +27,7 @@ from django.utils.connection import ConnectionDoesNotExist
 from core.database import database_config, same_database
 from core.management.commands import copy_metadata
 from core.management.commands.copy_metadata import copied_models, extra_connection
-from core.models import Change, Invite, RowLock, TableGrant, TableMeta, Viewer
+from core.models import ApiToken, Change, Invite, RowLock, TableGrant, TableMeta, Viewer
 from datasources_app.models import DatasourceConfig
 from plugins_app.models import PluginConfig
 from tests.conftest import grant
@@ -143,11 +143,18 @@ def metadata(demo_source, admin_user, client):
         expires_at=now + timedelta(days=7), table=orders, can_write=True,
     )  # fmt: skip
     invite.groups.add(editors)
+    from core import tokens  # an API token (core/tokens.py), used and revoked
+
+    token, _ = tokens.create_token(zoe, "Zoë's script 🦉", write=True)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, revoked_at=now)
     ViewPreference.objects.create(
         table=orders, user=zoe, preferred_view="table_view",
         view_config_json={"table_view": {"sort": [["id", True]], "hidden": ["comment"]}},
     )  # fmt: skip
     UserPreference.objects.create(user=zoe, dark_mode=True)
+    from core.models import SignInFailure  # a failed sign-in (core/throttle.py)
+
+    SignInFailure.objects.create(username="zoë", address="2001:db8::1", at=now)
     return demo_source
 
 

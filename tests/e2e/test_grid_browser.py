@@ -82,6 +82,7 @@ def server_env(data_dir: Path, password: str, orders: int) -> dict:
         NOCOFLO_DATA_DIR=str(data_dir),
         NOCOFLO_ADMIN_PASSWORD=password,
         NOCOFLO_DEMO_ORDERS=str(orders),
+        NOCOFLO_SECURE_COOKIES="false",  # the servers are plain http
         DJANGO_SETTINGS_MODULE="nocoflo_project.settings",
         PYTHONUNBUFFERED="1",
     )

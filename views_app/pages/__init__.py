@@ -9,6 +9,7 @@ from .history import history_page
 from .home import home_page
 from .import_page import import_page
 from .table import table_page
+from .tokens import tokens_page
 
 
 def register_pages() -> None:
@@ -16,3 +17,4 @@ def register_pages() -> None:
     ui.page("/tables/{table_id}")(table_page)
     ui.page("/tables/{table_id}/history")(history_page)
     ui.page("/tables/{table_id}/import")(import_page)
+    ui.page("/account/tokens")(tokens_page)
