@@ -21,6 +21,7 @@ from core import events, locks, presence
 from datasources_app import rows
 from datasources_app.errors import DatasourceError, RowLocked
 
+from ..dialogs import confirm
 from .grid_js import (
     EDITABLE_UNLESS_LOCKED,
     KEY_FIELD,
@@ -140,18 +141,15 @@ class Collaboration:
         ui.notify(f"{username} is editing this row", type="warning")
         if not self.can_share:
             return
-        with ui.dialog() as dialog, ui.card().classes("break-lock-dialog"):
-            ui.label(f"{username} is editing this row").classes("text-subtitle1")
-            ui.label("Breaking the lock lets you edit it; their unsaved edit may then fail.")
-            with ui.row().classes("justify-end w-full"):
-                ui.button("Close", on_click=dialog.close).props("flat")
 
-                async def break_it() -> None:
-                    dialog.close()
-                    await self.break_lock(key)
+        async def break_it() -> None:
+            await self.break_lock(key)
 
-                ui.button("Break lock", icon="lock_open", on_click=break_it).props("color=negative")
-        dialog.open()
+        confirm(
+            f"{username} is editing this row",
+            "Breaking the lock lets you edit it; their unsaved edit may then fail.",
+            "Break lock", break_it, icon="lock_open", cancel="Close", classes="break-lock-dialog",
+        )  # fmt: skip
 
     async def break_lock(self, key: str) -> None:
         ok, _ = await self.context.attempt(rows.unlock_row, key, self.context.client_id)

@@ -30,6 +30,7 @@ from plugins_app.hookspecs import hookimpl
 from plugins_app.manager import PluginError
 
 from ..base import BaseView
+from ..dialogs import confirm
 from .form_fields import FormField, Reference, reference_choices, reference_of
 from .form_records import find_record, load_record, neighbour
 
@@ -482,19 +483,10 @@ class RecordForm:
         if self.mode != "view" or self.key is None or not self.can_delete:
             return
         label = key_label(self.key, len(self.keys))
-        with ui.dialog() as dialog, ui.card().classes("delete-dialog"):
-            ui.label(f"Delete record {label}?").classes("text-h6")
-            ui.label("This cannot be undone from here.")
-            with ui.row().classes("justify-end w-full"):
-                ui.button("Cancel", on_click=dialog.close).props("flat")
-
-                async def delete() -> None:
-                    dialog.close()
-                    await self.delete()
-
-                ui.button("Delete", on_click=delete).props("color=negative")
-        dialog.on("hide", dialog.delete)
-        dialog.open()
+        confirm(
+            f"Delete record {label}?", "This cannot be undone from here.", "Delete",
+            self.delete, classes="delete-dialog",
+        )  # fmt: skip
 
     async def delete(self) -> None:
         key = self.key

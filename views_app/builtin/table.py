@@ -15,6 +15,7 @@ from datasources_app.errors import WriteConflict
 from plugins_app.hookspecs import hookimpl
 
 from ..base import BaseView
+from ..dialogs import confirm
 from ..share import ShareDialog
 from .collaboration import Collaboration, lock_aware
 from .grid_js import (
@@ -307,24 +308,20 @@ class TableGrid(GridSettings, Collaboration):
         if not keys:
             ui.notify("Select rows first (the checkboxes on the left)", type="warning")
             return
-        with ui.dialog() as dialog, ui.card().classes("delete-dialog"):
-            ui.label(f"Delete {len(keys)} row{'s' if len(keys) != 1 else ''}?").classes("text-h6")
-            ui.label("This cannot be undone from here.")
-            with ui.row().classes("justify-end w-full"):
-                ui.button("Cancel", on_click=dialog.close).props("flat")
 
-                async def delete() -> None:
-                    ok, deleted = await self.context.attempt(
-                        rows.delete_rows, keys, holder=self.context.client_id
-                    )
-                    dialog.close()
-                    if ok:
-                        ui.notify(f"Deleted {deleted} row{'s' if deleted != 1 else ''}")
-                        self.grid.run_grid_method("deselectAll")
-                        self.refresh()
+        async def delete() -> None:
+            ok, deleted = await self.context.attempt(
+                rows.delete_rows, keys, holder=self.context.client_id
+            )
+            if ok:
+                ui.notify(f"Deleted {deleted} row{'s' if deleted != 1 else ''}")
+                self.grid.run_grid_method("deselectAll")
+                self.refresh()
 
-                ui.button("Delete", on_click=delete).props("color=negative")
-        dialog.open()
+        confirm(
+            f"Delete {len(keys)} row{'s' if len(keys) != 1 else ''}?",
+            "This cannot be undone from here.", "Delete", delete, classes="delete-dialog",
+        )  # fmt: skip
 
 
 def typed_input(column: dict) -> Any:

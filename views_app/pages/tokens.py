@@ -16,6 +16,7 @@ from nicegui import ui
 from core import tokens
 from core.auth import session_key_of, user_for_session
 
+from ..dialogs import confirm
 from ..layout import frame
 from .common import navigation_tables, signed_in_user
 
@@ -85,7 +86,9 @@ class TokensPage:
                             ui.badge(f"revoked {token['revoked']}", color="grey")
                         else:
                             ui.button(
-                                "Revoke", icon="block", on_click=lambda t=token: self.confirm(t)
+                                "Revoke",
+                                icon="block",
+                                on_click=lambda t=token: self.confirm_revoke(t),
                             ).props("flat dense color=negative").mark("revoke-token")
                     ui.label(
                         f"Created {token['created']} · last used {token['last_used']}"
@@ -156,21 +159,16 @@ class TokensPage:
         ui.clipboard.write(plaintext)
         ui.notify("Token copied")
 
-    def confirm(self, token: dict) -> None:
-        with ui.dialog() as dialog, ui.card():
-            ui.label(f"Revoke {token['name']}?").classes("text-h6")
-            ui.label("Programs using it stop working at once. This cannot be undone.")
-            with ui.row().classes("w-full justify-end"):
-                ui.button("Cancel", on_click=dialog.close).props("flat")
+    def confirm_revoke(self, token: dict) -> None:
 
-                async def revoke() -> None:
-                    dialog.close()
-                    await self.revoke(token)
+        async def revoke() -> None:
+            await self.revoke(token)
 
-                ui.button("Revoke", icon="block", on_click=revoke).props("color=negative").mark(
-                    "confirm-revoke"
-                )
-        dialog.open()
+        confirm(
+            f"Revoke {token['name']}?",
+            "Programs using it stop working at once. This cannot be undone.",
+            "Revoke", revoke, icon="block",
+        ).mark("confirm-revoke")  # fmt: skip
 
     async def revoke(self, token: dict) -> None:
         user = await self._user()
