@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.test import Client
-from nicegui.testing import User
 
 from core import events
 from plugins_app import manager as manager_module
 from plugins_app.manager import PluginManager
+
+# The page helpers the examples' tests use, shared with Nocoflo's own page tests.
+from tests.views_app.conftest import page_db, settle, sign_in  # noqa: F401
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KANBAN_DIR = EXAMPLES / "kanban_view"
@@ -29,10 +28,6 @@ CSV_FOLDER_DIR = EXAMPLES / "csv_folder_datasource"
 for _folder in (KANBAN_DIR, CSV_FOLDER_DIR):
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
-
-# Page tests touch the ORM from NiceGUI's event loop and from worker threads: only a transactional
-# test database lets both see the same rows.
-page_db = pytest.mark.django_db(transaction=True)
 
 CORE_BUILTINS = ("views_app.builtin.table", "datasources_app.builtin.sqlite")
 
@@ -67,24 +62,6 @@ def install_manager():
 
     yield install
     manager_module._current = previous
-
-
-def _session_key(account: Any) -> str:
-    client = Client()
-    client.force_login(account)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-async def sign_in(user: User, account: Any) -> str:
-    """Give the simulated browser the Django session cookie of `account`."""
-    key = await sync_to_async(_session_key)(account)
-    user.http_client.cookies.set(settings.SESSION_COOKIE_NAME, key)
-    return key
-
-
-async def settle(seconds: float = 0.05) -> None:
-    """Let background tasks (event handlers, timers) run."""
-    await asyncio.sleep(seconds)
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> None:
