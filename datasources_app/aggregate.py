@@ -343,7 +343,7 @@ def _answer(spec: AggregateSpec, kinds: dict, x_keys: list, g_keys: list, result
     series = [
         {
             "name": _series_name(g, kinds.get(spec.group or "", ""), spec.agg),
-            "y": [_number(cells.get((xk, g)), y_kind, spec.agg) for xk in x_keys],
+            "y": [json_number(cells.get((xk, g)), y_kind, spec.agg) for xk in x_keys],
         }
         for g in g_keys
     ]
@@ -365,17 +365,20 @@ def _series_name(key: tuple | None, kind: str, agg: str) -> str:
     if key is None:
         return agg
     other, value = key
-    if other:
-        return OTHER
-    value = to_json(kind, value)
-    if value is None:
+    return OTHER if other else series_name(to_json(kind, value))
+
+
+def series_name(label: Any) -> str:
+    """A series' name for its group's value as JSON (datasources that group by themselves, such
+    as plugins, name their series the same way)."""
+    if label is None:
         return EMPTY
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    if isinstance(label, bool):
+        return "true" if label else "false"
+    return str(label)
 
 
-def _number(value: Any, kind: str, agg: str) -> Any:
+def json_number(value: Any, kind: str, agg: str) -> Any:
     """A cell as JSON: numbers as numbers (Decimal too), min/max of dates as ISO text."""
     if value is None:
         return None

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from datasources_app.aggregate import (
     COMPARABLE_KINDS,
     DATE_KINDS,
-    EMPTY,
     MAX_POINTS,
     NUMERIC_KINDS,
     ORDERED_KINDS,
     OTHER,
     AggregateSpec,
+    json_number,
+    series_name,
 )
 from datasources_app.errors import InvalidQuery
 from datasources_app.values import to_json
@@ -215,7 +216,7 @@ def _grouped(table: CsvTable, spec: AggregateSpec, kinds: dict, scan) -> dict:
         for xk in x_keys:
             acc = final.get((xk, g))
             value = None if acc is None else acc.value(spec.agg, has_y)
-            ys.append(_number(value, y_kind, spec.agg))
+            ys.append(json_number(value, y_kind, spec.agg))
         series.append({"name": _series_name(g, group_kind, spec.agg), "y": ys})
     return {"x": [_label(k, x_kind) for k in x_keys], "series": series}
 
@@ -244,26 +245,7 @@ def _label(key: tuple, kind: str) -> Any:
 def _series_name(key: tuple | None, kind: str, agg: str) -> str:
     if key is None:
         return agg
-    other, value = key
-    if other:
-        return OTHER
-    value = _label(key, kind)
-    if value is None:
-        return EMPTY
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _number(value: Any, kind: str, agg: str) -> Any:
-    """A cell as JSON: numbers as numbers, min/max of dates as ISO text."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, bool | int):
-        return int(value)
-    return to_json(kind if agg in ("min", "max") else "", value)
+    return OTHER if key[0] else series_name(_label(key, kind))
 
 
 def _histogram(table: CsvTable, spec: AggregateSpec, kinds: dict, scan) -> dict:
