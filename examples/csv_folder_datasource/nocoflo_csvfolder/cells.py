@@ -116,9 +116,9 @@ def comparable(value: Any) -> Any:
     return value
 
 
-def typed(kind: str, raw: str | None) -> Any:
-    """The cell's value for comparing and sorting: None (empty), a value of the column's kind,
-    or Unparsed."""
+def _parsed(kind: str, raw: str | None) -> Any:
+    """The cell's value of the column's kind: None (empty), the text itself for text columns,
+    or Unparsed when it does not read as that kind."""
     if raw is None or raw == "":
         return None
     if kind == "text":
@@ -127,23 +127,22 @@ def typed(kind: str, raw: str | None) -> Any:
     if not text:
         return None
     try:
-        return comparable(_PARSERS[kind](text))
+        return _PARSERS[kind](text)
     except (ValueError, OverflowError):
         return Unparsed(raw)
 
 
+def typed(kind: str, raw: str | None) -> Any:
+    """The cell's value for comparing and sorting: None (empty), a value of the column's kind,
+    or Unparsed."""
+    value = _parsed(kind, raw)
+    return value if kind == "text" or isinstance(value, Unparsed) else comparable(value)
+
+
 def shown(kind: str, raw: str | None) -> Any:
     """The cell as JSON for the grid and the API (what `values.to_json` gives for a database)."""
-    if raw is None or raw == "":
-        return None
-    if kind == "text":
-        return raw
-    text = raw.strip()
-    if not text:
-        return None
-    try:
-        value = _PARSERS[kind](text)
-    except (ValueError, OverflowError):
+    value = _parsed(kind, raw)
+    if isinstance(value, Unparsed):
         return raw
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
