@@ -23,9 +23,11 @@ from .test_grid_browser import (
     Server,
     _free_port,
     cell,
+    create_users,
     prepare_demo,
     server_env,
     serving,
+    signed_in_page,
     start_editing,
 )
 
@@ -37,16 +39,7 @@ SECRET_KEY = "e2e-collaboration-secret-key-not-for-production-0123456789"
 
 pytestmark = [pytest.mark.e2e]
 
-CREATE_USERS = f"""
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-rights = Permission.objects.filter(codename__in=["read_rows", "write_rows"])
-for name in ("alice", "bob"):
-    user, _ = get_user_model().objects.get_or_create(username=name)
-    user.set_password({PASSWORD!r})
-    user.save()
-    user.user_permissions.add(*rights)
-"""
+CREATE_USERS = create_users(PASSWORD, "alice", "bob")
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +67,9 @@ def servers(tmp_path_factory):
 
 def sign_in(browser, server: Server, username: str, table_id: int):
     """A browser context of its own (cookies, session) signed in as `username`, on the table."""
-    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{server.url}/accounts/login/?next=/tables/{table_id}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/tables/{table_id}")
+    page = signed_in_page(
+        browser, server, username, PASSWORD, f"/tables/{table_id}", {"width": 1400, "height": 900}
+    )
     page.wait_for_function(
         "() => /^\\d+$/.test((document.querySelector("
         '\'.ag-center-cols-container .ag-row[row-index="0"] [col-id="quantity"]\') || {})'

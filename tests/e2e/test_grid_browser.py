@@ -99,6 +99,37 @@ def prepare_demo(env: dict, data_dir: Path, *scripts: str) -> None:
             _manage(env, log, "shell", "-c", script)
 
 
+def create_users(password: str, *names: str) -> str:
+    """A `manage.py shell` script making users `names` who may read and write rows."""
+    return f"""
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+rights = Permission.objects.filter(codename__in=["read_rows", "write_rows"])
+for name in {names!r}:
+    user, _ = get_user_model().objects.get_or_create(username=name)
+    user.set_password({password!r})
+    user.save()
+    user.user_permissions.add(*rights)
+"""
+
+
+def signed_in_page(
+    browser, server: Server, username: str, password: str, path: str, viewport, script: str = ""
+):
+    """A browser context of its own (cookies, session) signed in as `username`, at `path`;
+    `script` runs in every page it loads."""
+    page = browser.new_context(viewport=viewport).new_page()
+    if script:
+        page.add_init_script(script)
+    page.set_default_timeout(20_000)
+    page.goto(f"{server.url}/accounts/login/?next={path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}{path}")
+    return page
+
+
 @contextmanager
 def demo_server(tmp_path_factory, name: str, password: str, orders: int, *scripts: str):
     """A server of its own on a free port over a fresh demo database; `scripts` run in

@@ -27,7 +27,9 @@ from .test_grid_browser import (
     ROW_IS_LOADED,
     Server,
     cell,
+    create_users,
     demo_server,
+    signed_in_page,
     start_editing,
 )
 
@@ -42,16 +44,7 @@ pytestmark = [
     pytest.mark.e2e,
 ]
 
-CREATE_USERS = f"""
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-rights = Permission.objects.filter(codename__in=["read_rows", "write_rows"])
-for name in ("alice", "bob"):
-    user, _ = get_user_model().objects.get_or_create(username=name)
-    user.set_password({PASSWORD!r})
-    user.save()
-    user.user_permissions.add(*rights)
-"""
+CREATE_USERS = create_users(PASSWORD, "alice", "bob")
 
 # Loading indicators can be gone before a test looks; this remembers every one that was shown.
 WATCH_LOADING = """
@@ -110,15 +103,7 @@ def shoot(page, name: str, hide_toasts: bool = True) -> None:
 
 def sign_in(browser, server: Server, username: str, path: str):
     """A browser context of its own (cookies, session) signed in as `username`, at `path`."""
-    page = browser.new_context(viewport=VIEWPORT).new_page()
-    page.add_init_script(WATCH_LOADING)
-    page.set_default_timeout(20_000)
-    page.goto(f"{server.url}/accounts/login/?next={path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}{path}")
-    return page
+    return signed_in_page(browser, server, username, PASSWORD, path, VIEWPORT, WATCH_LOADING)
 
 
 def wait_for_grid(page, count: int) -> None:
