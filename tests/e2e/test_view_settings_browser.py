@@ -73,9 +73,12 @@ def test_grid_settings_survive_a_reload(small_server):
             page.locator(".columns-menu .q-checkbox", has_text="comment").click()
             page.keyboard.press("Escape")
             page.fill("input[placeholder='Search text columns']", "gift")
-            time.sleep(2)  # the grid reports its settings half a second after the last change
-
+            # The grid reports its settings half a second after the last change.
+            deadline = time.monotonic() + 15
             saved = page.evaluate(API_GET, f"/api/tables/{orders}/view")
+            while saved["config"].get("q") != "gift" and time.monotonic() < deadline:
+                time.sleep(0.25)
+                saved = page.evaluate(API_GET, f"/api/tables/{orders}/view")
             assert saved["view_type"] == "table_view"
             config = saved["config"]
             assert config["sort"] == ["status"]
@@ -105,8 +108,12 @@ def test_grid_settings_survive_a_reload(small_server):
 
             # Reset view: the table as it first looked.
             page.get_by_role("button", name="Reset view").click()
+            # The page rebuilds the grid, so the search box is briefly absent.
             page.wait_for_function(
-                "() => !document.querySelector(\"input[placeholder='Search text columns']\").value"
+                """() => {
+                  const box = document.querySelector("input[placeholder='Search text columns']");
+                  return box !== null && !box.value;
+                }"""
             )
             wait_for_rows(page)
             assert page.locator(".ag-header-cell[col-id='comment']").count() == 1
