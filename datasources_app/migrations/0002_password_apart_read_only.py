@@ -8,7 +8,9 @@ def move_passwords_out(apps, schema_editor):
     from core.crypto import encrypt
     from datasources_app.models import split_password
 
-    for config in apps.get_model("datasources_app", "DatasourceConfig").objects.all():
+    # The database being migrated, which is not always the default one (copy_metadata, restore).
+    configs = apps.get_model("datasources_app", "DatasourceConfig").objects
+    for config in configs.using(schema_editor.connection.alias).all():
         url, password = split_password(config.connection_string)
         if password is not None:
             config.connection_string = url

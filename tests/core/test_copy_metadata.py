@@ -21,6 +21,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command, execute_from_command_line
 from django.db import DataError, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from django.utils.connection import ConnectionDoesNotExist
 
@@ -171,6 +172,14 @@ def _rows(model, using: str) -> dict:
     return {row[key]: row for row in model._base_manager.using(using).values_list(*names)}
 
 
+def assert_every_row_copied(alias: str) -> None:
+    """Every model has test rows, and `alias` holds each of them, field by field."""
+    for model in copied_models():
+        source = _rows(model, "default")
+        assert source, f"the test metadata has no {model._meta.label}"
+        assert _rows(model, alias) == source, model._meta.label
+
+
 @pytest.mark.django_db
 @both_servers
 def test_every_row_is_copied_with_its_keys(metadata, new_database, server):
@@ -180,10 +189,7 @@ def test_every_row_is_copied_with_its_keys(metadata, new_database, server):
     assert "DIFFERS" not in output
     assert "core.ColumnMeta" in output and "sessions.Session" in output
     with extra_connection(CHECK_ALIAS, target_url):
-        for model in copied_models():
-            source = _rows(model, "default")
-            assert source, f"the test metadata has no {model._meta.label}"
-            assert _rows(model, CHECK_ALIAS) == source, model._meta.label
+        assert_every_row_copied(CHECK_ALIAS)
         copied = TableMeta.objects.using(CHECK_ALIAS).get(display_name="Commandes 📦")
         assert copied.discovered_at < timezone.now() - timedelta(days=399)
         zoe = User.objects.using(CHECK_ALIAS).get(username="zoë")
@@ -312,9 +318,7 @@ def test_the_current_database_is_refused(monkeypatch):
 
 @pytest.mark.django_db
 def test_unapplied_migrations_in_the_source_are_refused(monkeypatch):
-    monkeypatch.setattr(
-        copy_metadata.MigrationExecutor, "migration_plan", lambda self, targets: [("x", False)]
-    )
+    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets: [("x", False)])
     with pytest.raises(CommandError, match="1 unapplied migration"):
         _copy("postgres://postgres@127.0.0.1:5432/whatever")
 

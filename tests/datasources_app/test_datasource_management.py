@@ -73,7 +73,12 @@ def test_the_migration_moves_old_passwords_out(db):
         [DatasourceConfig(name="Old", datasource_type="postgresql",
                           connection_string="postgresql://bob:old-pw@h/x")]
     )  # fmt: skip
-    migration.move_passwords_out(django_apps, None)
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    # The migration works on the database its schema editor is connected to.
+    migration.move_passwords_out(django_apps, SimpleNamespace(connection=connection))
     config = DatasourceConfig.objects.get(name="Old")
     assert config.connection_string == "postgresql://bob@h/x"
     assert config.connection_url() == "postgresql://bob:old-pw@h/x"
