@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
+
 from core.models import TableMeta
 
 from .models import UserPreference, ViewPreference
@@ -36,22 +38,35 @@ def view_config(user: Any, table: TableMeta, view_name: str) -> dict:
 
 def save_view_config(user: Any, table: TableMeta, view_name: str, config: dict) -> None:
     """Replace one view's settings, keeping the other views' settings."""
-    preference, _ = ViewPreference.objects.get_or_create(user=user, table=table)
-    configs = dict(preference.view_config_json or {})
-    configs[view_name] = config
-    preference.view_config_json = configs
-    preference.save(update_fields=["view_config_json", "updated_at"])
+    with transaction.atomic():
+        preference = _locked_preference(user, table, create=True)
+        configs = dict(preference.view_config_json or {})
+        configs[view_name] = config
+        preference.view_config_json = configs
+        preference.save(update_fields=["view_config_json", "updated_at"])
 
 
 def forget_view_config(user: Any, table: TableMeta, view_name: str) -> None:
     """Drop one view's settings (the view opens as it would for a new user)."""
-    found = _preference(user, table)
-    if found is None or view_name not in (found.view_config_json or {}):
-        return
-    configs = dict(found.view_config_json)
-    del configs[view_name]
-    found.view_config_json = configs
-    found.save(update_fields=["view_config_json", "updated_at"])
+    with transaction.atomic():
+        found = _locked_preference(user, table, create=False)
+        if found is None or view_name not in (found.view_config_json or {}):
+            return
+        configs = dict(found.view_config_json)
+        del configs[view_name]
+        found.view_config_json = configs
+        found.save(update_fields=["view_config_json", "updated_at"])
+
+
+def _locked_preference(user: Any, table: TableMeta, create: bool) -> ViewPreference | None:
+    """The user's preference row for the table, locked until the transaction ends.
+
+    The settings of all views share one JSON field: two pages saving different views at once
+    (the grid's columns and a chart's axes) must take turns, or one would write back the
+    other's old settings."""
+    if create:
+        ViewPreference.objects.get_or_create(user=user, table=table)
+    return ViewPreference.objects.select_for_update().filter(user=user, table=table).first()
 
 
 def dark_mode(user: Any) -> bool:
