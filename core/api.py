@@ -9,6 +9,7 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from . import access, invites
+from .errors_api import ANY_ERRORS, ErrorOut
 from .models import TableMeta
 
 router = Router(tags=["invites"])
@@ -50,7 +51,9 @@ def _table_to_invite_to(request: HttpRequest, table_id: int) -> TableMeta:
     return table
 
 
-@router.post("/tables/{table_id}/invites", response={201: InviteCreated})
+@router.post(
+    "/tables/{table_id}/invites", response={201: InviteCreated, **ANY_ERRORS, 404: ErrorOut}
+)
 def create_invite(request: HttpRequest, table_id: int, body: InviteIn):
     """Invite someone by email onto the table; the answer holds the link, shown only this once.
 
@@ -79,7 +82,9 @@ def create_invite(request: HttpRequest, table_id: int, body: InviteIn):
     )
 
 
-@router.get("/tables/{table_id}/invites", response=list[PendingInvite])
+@router.get(
+    "/tables/{table_id}/invites", response={200: list[PendingInvite], **ANY_ERRORS, 404: ErrorOut}
+)
 def list_invites(request: HttpRequest, table_id: int):
     """The table's invites nobody has used yet and that have not expired (no links: never kept)."""
     table = _table_to_invite_to(request, table_id)
@@ -96,7 +101,9 @@ def list_invites(request: HttpRequest, table_id: int):
     ]
 
 
-@router.delete("/invites/{invite_id}", response={204: None})
+@router.delete(
+    "/invites/{invite_id}", response={204: None, **ANY_ERRORS, 404: ErrorOut, 409: ErrorOut}
+)
 def revoke_invite(request: HttpRequest, invite_id: int):
     """Revoke an unused invite, so its link stops working (its creator, table owners, admins)."""
     try:

@@ -14,6 +14,7 @@ from ninja.errors import HttpError
 from ninja.security import SessionAuth
 
 from . import tokens
+from .errors_api import ANY_ERRORS, ErrorOut
 from .models import ApiToken
 
 
@@ -63,13 +64,13 @@ def _out(token: ApiToken) -> dict:
     }
 
 
-@router.get("/tokens", response=list[TokenOut])
+@router.get("/tokens", response={200: list[TokenOut], **ANY_ERRORS})
 def list_tokens(request: HttpRequest):
     """Your tokens, newest first, revoked ones included (never the tokens themselves)."""
     return [_out(token) for token in tokens.tokens_of(request.user)]
 
 
-@router.post("/tokens", response={201: TokenCreated})
+@router.post("/tokens", response={201: TokenCreated, **ANY_ERRORS})
 def create_token(request: HttpRequest, body: TokenIn):
     """Make a token: `scopes` ["read"] or ["read", "write"]. The answer holds the token, shown
     only this once."""
@@ -80,7 +81,7 @@ def create_token(request: HttpRequest, body: TokenIn):
     return Status(201, {**_out(token), "token": plaintext})
 
 
-@router.delete("/tokens/{token_id}", response={204: None})
+@router.delete("/tokens/{token_id}", response={204: None, **ANY_ERRORS, 404: ErrorOut})
 def revoke_token(request: HttpRequest, token_id: int):
     """Revoke one of your tokens: it stops working at once (404 for anyone else's)."""
     if tokens.revoke_own(request.user, token_id) is None:

@@ -8,6 +8,8 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
+from core.errors_api import TABLE_ERRORS
+
 from . import rows
 from .aggregate import AggregateSpec, aggregate_rows
 from .api import MAX_LIMIT, parse_query
@@ -26,7 +28,7 @@ class AggregateOut(Schema):
     bin_width: float | None = None
 
 
-@router.get("/tables/{table_id}/aggregate", response=AggregateOut)
+@router.get("/tables/{table_id}/aggregate", response={200: AggregateOut, **TABLE_ERRORS})
 def aggregate(
     request: HttpRequest,
     table_id: int,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Schema, Status
@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from core import access, grants, locks
+from core.errors_api import ANY_ERRORS, TABLE_ERRORS, WRITE_ERRORS, ErrorOut, FailureOut
 from core.models import TableMeta
 
 from . import rows
@@ -52,6 +53,9 @@ class PageOut(Schema):
     columns: list[str]
     rows: list[RowOut]
     count: int | None
+    # exact; estimate (the database's statistics, for a large whole table); at_least (a large
+    # filtered table has more than `count` matching rows). `exact_count=true` makes it exact.
+    count_accuracy: Literal["exact", "estimate", "at_least"] | None
     next: str | None
 
 
@@ -69,7 +73,7 @@ class DeletedOut(Schema):
     deleted: int
 
 
-@router.get("/tables", response=list[TableOut])
+@router.get("/tables", response={200: list[TableOut], **ANY_ERRORS})
 def list_tables(request: HttpRequest):
     """The tables you can read, with their columns."""
     tables = access.readable_tables(request.user).prefetch_related("columns")
@@ -99,7 +103,7 @@ def list_tables(request: HttpRequest):
 
 def parse_query(
     limit: int, offset: int, cursor: str | None, sort: str | None, q: str | None,
-    filters: str | None, count: bool = False,
+    filters: str | None, count: bool = False, exact_count: bool = False,
 ) -> Query:  # fmt: skip
     """The rows endpoint's parameters as a Query, or a 400 saying what is wrong."""
     if not 1 <= limit <= MAX_LIMIT:
@@ -113,7 +117,8 @@ def parse_query(
         sort=_parse_sort(sort),
         filters=_parse_filters(filters),
         search=(q or "").strip(),
-        with_count=count or (not cursor and offset == 0),
+        with_count=count or exact_count or (not cursor and offset == 0),
+        exact_count=exact_count,
     )
 
 
@@ -123,7 +128,7 @@ def _parse_sort(sort: str | None) -> list[tuple[str, bool]]:
     # A JSON list allows column names that contain commas.
     try:
         names = json.loads(sort) if sort.startswith("[") else sort.split(",")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can read
         names = None  # not JSON: refused below with a 400, not a 500
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
         raise InvalidQuery("sort must be column names separated by commas")
@@ -135,7 +140,7 @@ def _parse_filters(filters: str | None) -> list[Filter]:
         return []
     try:
         items = json.loads(filters)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to read
         raise InvalidQuery("filters must be a JSON array of {column, op, value}") from exc
     if not isinstance(items, list):
         raise InvalidQuery("filters must be a JSON array of {column, op, value}")
@@ -149,7 +154,7 @@ def _parse_filters(filters: str | None) -> list[Filter]:
     return parsed
 
 
-@router.get("/tables/{table_id}/rows", response=PageOut)
+@router.get("/tables/{table_id}/rows", response={200: PageOut, **TABLE_ERRORS})
 def list_rows(
     request: HttpRequest,
     table_id: int,
@@ -160,13 +165,18 @@ def list_rows(
     q: str | None = None,
     filters: str | None = None,
     count: bool = False,
+    exact_count: bool = False,
 ):
     """A page of rows: offset or cursor paging, sort, filters and search, all run by the database.
 
-    `count` is given on the first page (no offset or cursor), or on any page with `count=true`;
-    `next` is the cursor of the next page.
+    `count` is given on the first page (no offset or cursor), or on any page with `count=true`.
+    Counting never scans a huge table unless asked: past 10,000 matching rows `count_accuracy`
+    says whether `count` is the database's `estimate` of the whole table or `at_least` that
+    many filtered rows; `exact_count=true` counts them all (under the statement time limit).
+    `next` is the cursor of the next page: keyset (fast at any depth) when the order is by the
+    key or by non-null columns, else an offset.
     """
-    query = parse_query(limit, offset, cursor, sort, q, filters, count)
+    query = parse_query(limit, offset, cursor, sort, q, filters, count, exact_count)
     page = rows.read_page(rows.open_table(request.user, table_id), query)
     # The page is plain JSON already; skipping re-validation of every cell keeps this hot path
     # fast (PageOut still documents the shape).
@@ -186,7 +196,7 @@ def _etag(version: str) -> str:
     return f'"{version}"'
 
 
-@router.get("/tables/{table_id}/rows/{row_key}", response=dict[str, Any])
+@router.get("/tables/{table_id}/rows/{row_key}", response={200: dict[str, Any], **TABLE_ERRORS})
 def get_row(request: HttpRequest, response: HttpResponse, table_id: int, row_key: str):
     """One row by its key. Its version is the `ETag` header: send it back as `If-Match` (or as
     `version`) to write only if nobody changed the row since."""
@@ -195,13 +205,13 @@ def get_row(request: HttpRequest, response: HttpResponse, table_id: int, row_key
     return values
 
 
-@router.post("/tables/{table_id}/rows", response={201: RowOut})
+@router.post("/tables/{table_id}/rows", response={201: RowOut, **WRITE_ERRORS})
 def create_row(request: HttpRequest, table_id: int, body: RowIn):
     """Add a row; answers its key and stored values."""
     return Status(201, rows.insert_row(rows.open_table(request.user, table_id), body.values))
 
 
-@router.patch("/tables/{table_id}/rows/{row_key}", response=RowOut)
+@router.patch("/tables/{table_id}/rows/{row_key}", response={200: RowOut, **WRITE_ERRORS})
 def patch_row(
     request: HttpRequest,
     response: HttpResponse,
@@ -221,7 +231,7 @@ def patch_row(
     return {"key": row_key, "values": values}
 
 
-@router.delete("/tables/{table_id}/rows/{row_key}", response=DeletedOut)
+@router.delete("/tables/{table_id}/rows/{row_key}", response={200: DeletedOut, **WRITE_ERRORS})
 def delete_row(
     request: HttpRequest,
     table_id: int,
@@ -249,7 +259,9 @@ def _api_holder(request: HttpRequest) -> str:
     return f"api:{request.user.pk}"
 
 
-@router.get("/tables/{table_id}/locks", response=list[LockOut], tags=["locks"])
+@router.get(
+    "/tables/{table_id}/locks", response={200: list[LockOut], **TABLE_ERRORS}, tags=["locks"]
+)
 def list_locks(request: HttpRequest, table_id: int):
     """The rows of the table someone is editing now."""
     opened = rows.open_table(request.user, table_id)
@@ -260,7 +272,11 @@ def list_locks(request: HttpRequest, table_id: int):
     ]  # fmt: skip
 
 
-@router.post("/tables/{table_id}/rows/{row_key}/lock", response=LockOut, tags=["locks"])
+@router.post(
+    "/tables/{table_id}/rows/{row_key}/lock",
+    response={200: LockOut, **WRITE_ERRORS},
+    tags=["locks"],
+)
 def lock_row(request: HttpRequest, table_id: int, row_key: str):
     """Take (or renew) the lock on a row before editing it from a program; others cannot write
     the row until you release it or it lapses (`NOCOFLO_LOCK_SECONDS`). 423 when someone else
@@ -271,7 +287,15 @@ def lock_row(request: HttpRequest, table_id: int, row_key: str):
             "expires_at": lock.expires_at.isoformat()}  # fmt: skip
 
 
-@router.delete("/tables/{table_id}/rows/{row_key}/lock", tags=["locks"])
+class ReleasedOut(Schema):
+    released: bool
+
+
+@router.delete(
+    "/tables/{table_id}/rows/{row_key}/lock",
+    response={200: ReleasedOut, **TABLE_ERRORS},
+    tags=["locks"],
+)
 def unlock_row(request: HttpRequest, table_id: int, row_key: str):
     """Release your lock on a row; table owners and admins break anyone's."""
     opened = rows.open_table(request.user, table_id)
@@ -301,13 +325,21 @@ def _owned_table(request: HttpRequest, table_id: int) -> TableMeta:
     return table
 
 
-@router.get("/tables/{table_id}/permissions", response=GrantsSchema, tags=["permissions"])
+@router.get(
+    "/tables/{table_id}/permissions",
+    response={200: GrantsSchema, **ANY_ERRORS, 404: ErrorOut},
+    tags=["permissions"],
+)
 def get_permissions(request: HttpRequest, table_id: int):
     """Who may use the table (owners only): grants to users and groups."""
     return {"grants": grants.list_grants(_owned_table(request, table_id))}
 
 
-@router.put("/tables/{table_id}/permissions", response=GrantsSchema, tags=["permissions"])
+@router.put(
+    "/tables/{table_id}/permissions",
+    response={200: GrantsSchema, **ANY_ERRORS, 404: ErrorOut},
+    tags=["permissions"],
+)
 def put_permissions(request: HttpRequest, table_id: int, body: GrantsSchema):
     """Replace the table's whole list of grants (owners only); 422 and nothing changed when a
     grant names an unknown user or group, both or neither, or an unknown permission."""
@@ -353,7 +385,7 @@ def _failure(status: int, message: str) -> HttpResponse:
     return _answer(status, {"success": False, "message": message})
 
 
-@router.get("/datasources", response=list[DatasourceOut], tags=["datasources"])
+@router.get("/datasources", response={200: list[DatasourceOut], **ANY_ERRORS}, tags=["datasources"])
 def list_datasources(request: HttpRequest):
     """Datasources with their connection (password masked) and table counts."""
     _require_perm(request, "view")
@@ -365,7 +397,31 @@ def list_datasources(request: HttpRequest):
     ]  # fmt: skip
 
 
-@router.post("/datasources", tags=["datasources"])
+class DatasourceCreated(Schema):
+    success: bool
+    datasource_id: int
+    message: str
+    tables: list[str]
+
+
+class SyncOut(Schema):
+    success: bool
+    message: str
+    tables_added: list[str]
+    tables_removed: list[str]
+    tables_changed: list[str]
+    columns_added: list[str]
+    columns_removed: list[str]
+    columns_changed: list[str]
+
+
+# 400: not a database URL, a name in use or a type no plugin provides; 502: the database
+# cannot be reached or read.
+@router.post(
+    "/datasources",
+    response={201: DatasourceCreated, **ANY_ERRORS, 400: FailureOut, 502: FailureOut},
+    tags=["datasources"],
+)
 def create_datasource(request: HttpRequest, body: DatasourceIn):
     """Add a datasource: its connection is tested and its tables discovered; nothing is saved
     when it cannot be reached. Answers `{"success": true, "datasource_id": N}`."""
@@ -396,7 +452,11 @@ def create_datasource(request: HttpRequest, body: DatasourceIn):
                          "tables": report.tables_added})  # fmt: skip
 
 
-@router.post("/datasources/{datasource_id}/sync", tags=["datasources"])
+@router.post(
+    "/datasources/{datasource_id}/sync",
+    response={200: SyncOut, **ANY_ERRORS, 404: ErrorOut, 502: FailureOut},
+    tags=["datasources"],
+)
 def sync_datasource(request: HttpRequest, datasource_id: int):
     """Read the schema again; answers the tables and columns added, removed and changed."""
     _require_perm(request, "change")

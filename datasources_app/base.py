@@ -39,6 +39,17 @@ class Query:
     search: str = ""
     columns: list[str] | None = None  # None: all columns
     with_count: bool = True
+    # Count every matching row even when that means scanning a huge table (the user asked).
+    exact_count: bool = False
+
+
+# How far a page's count can be trusted. Counting a huge table scans it, so unless asked for an
+# exact count a datasource may answer with its statistics' estimate, or with "at least" a capped
+# count, and says which.
+EXACT = "exact"
+ESTIMATE = "estimate"
+AT_LEAST = "at_least"
+COUNT_ACCURACIES = (EXACT, ESTIMATE, AT_LEAST)
 
 
 @dataclass
@@ -47,6 +58,7 @@ class Page:
     rows: list[tuple[dict[str, Any], dict[str, Any]]]  # (key values, row values)
     count: int | None
     next: str | None
+    count_accuracy: str = EXACT
 
 
 class BaseDatasource(ABC):

@@ -9,6 +9,8 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Router
 from ninja.errors import HttpError
 
+from core.errors_api import TABLE_ERRORS
+
 from . import export, rows
 from .api import MAX_LIMIT, parse_query
 
@@ -20,7 +22,7 @@ def _columns(columns: str | None) -> list[str] | None:
         return None
     try:
         names = json.loads(columns) if columns.startswith("[") else columns.split(",")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to read
         names = None
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
         raise HttpError(400, "columns must be column names separated by commas")
@@ -32,7 +34,8 @@ def _filename(label: str, fmt: str) -> str:
     return f"{safe[:80]}.{fmt}"
 
 
-@router.get("/tables/{table_id}/export")
+# 200 is the file itself (CSV or JSON), streamed.
+@router.get("/tables/{table_id}/export", response={200: None, **TABLE_ERRORS})
 def export_rows(
     request: HttpRequest,
     table_id: int,

@@ -12,6 +12,7 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from core import audit
+from core.errors_api import TABLE_ERRORS, WRITE_ERRORS
 from core.models import Change
 
 from . import changes, rows
@@ -130,7 +131,7 @@ def revert(user: Any, change_id: Any, holder: str | None = None) -> dict:
     return {**undone, "change": audit.describe(entry, hidden) if entry else None}
 
 
-@router.get("/tables/{table_id}/history", response=HistoryOut)
+@router.get("/tables/{table_id}/history", response={200: HistoryOut, **TABLE_ERRORS})
 def table_history(
     request: HttpRequest,
     table_id: int,
@@ -162,7 +163,7 @@ def table_history(
     return {"count": count, "changes": [audit.describe(c, hidden) for c in page]}
 
 
-@router.post("/changes/{change_id}/revert", response=RevertOut)
+@router.post("/changes/{change_id}/revert", response={200: RevertOut, **WRITE_ERRORS})
 def revert_change(request: HttpRequest, change_id: int):
     """Undo a change: an update writes the old value back (only while the cell still holds the
     value the change wrote: 409 otherwise), an insert deletes the row, a delete restores the

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest, JsonResponse
-from ninja import File, Form, Router
+from ninja import File, Form, Router, Schema
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
+
+from core.errors_api import WRITE_ERRORS
 
 from . import importer, rows
 
@@ -19,7 +21,7 @@ def _mapping(text: str | None) -> dict[str, str] | None:
         return None
     try:
         mapping = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to read
         mapping = None
     if not isinstance(mapping, dict) or not all(
         isinstance(k, str) and isinstance(v, str | None) for k, v in mapping.items()
@@ -32,7 +34,25 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-@router.post("/tables/{table_id}/import")
+class ImportErrorOut(Schema):
+    line: int
+    column: str | None
+    message: str
+
+
+class ImportOut(Schema):
+    dry_run: bool
+    rows: int
+    valid: int
+    invalid: int
+    inserted: int
+    errors: list[ImportErrorOut]
+    more_errors: int
+
+
+# 400: not a CSV file; 413: too large; 422: rows that do not fit (with the report) or a
+# mapping that cannot work.
+@router.post("/tables/{table_id}/import", response={200: ImportOut, **WRITE_ERRORS})
 def import_rows(
     request: HttpRequest,
     table_id: int,

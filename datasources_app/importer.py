@@ -12,6 +12,7 @@ import csv
 import io
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,7 +140,8 @@ def read_csv(data: bytes, encoding: str | None = None) -> CsvFile:
                 f"Column {number} of the header (line 1) has no name; the first line of the "
                 "file must name every column"
             )
-    duplicated = next((n for n in parsed.header if parsed.header.count(n) > 1), None)
+    # Counted once, not with list.count per name: a header of 20,000 columns took half a minute.
+    duplicated = next((n for n, times in Counter(parsed.header).items() if times > 1), None)
     if duplicated is not None:
         raise BadFile(f"The header (line 1) names the column {duplicated!r} twice")
     for _, values in parsed.records():

@@ -145,6 +145,7 @@ def read_page(opened: OpenTable, query: Query) -> dict:
             for key, values in page.rows
         ],
         "count": page.count,
+        "count_accuracy": page.count_accuracy if page.count is not None else None,
         "next": page.next,
     }
 

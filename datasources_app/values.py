@@ -44,7 +44,15 @@ def coerce(spec: ColumnSpec, raw: Any) -> Any:
         return None
     try:
         value = _CONVERTERS.get(spec.kind, _as_is)(raw)
-    except (ValueError, TypeError, InvalidOperation, ArithmeticError, OverflowError):
+    # RecursionError: JSON text nested deeper than json can read.
+    except (
+        ValueError,
+        TypeError,
+        InvalidOperation,
+        ArithmeticError,
+        OverflowError,
+        RecursionError,
+    ):
         raise InvalidValue(
             f"{spec.name} needs {_DESCRIPTIONS.get(spec.kind, 'a value')}, not {_shorten(raw)!r}",
             spec.name,
@@ -144,8 +152,13 @@ def _text(raw: Any) -> str:
     return raw if isinstance(raw, str) else str(raw)
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _json(raw: Any) -> Any:
-    return json.loads(raw) if isinstance(raw, str) else raw
+    # NaN and Infinity are Python's extensions, not JSON: no other program could read them back.
+    return json.loads(raw, parse_constant=_not_json) if isinstance(raw, str) else raw
 
 
 def _uuid(raw: Any) -> uuid.UUID:
@@ -234,7 +247,7 @@ def decode_key(key: str, width: int) -> list[Any]:
     try:
         padded = key + "=" * (-len(key) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested too deep
         raise InvalidValue("That is not a row key") from exc
     if not isinstance(values, list) or len(values) != width:
         raise InvalidValue("That is not a row key")

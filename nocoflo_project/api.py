@@ -7,11 +7,17 @@ Signed-in browser sessions authenticate it (with CSRF on writes), and so do API 
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import django_auth
 
 from core.api import router as invites_router
@@ -29,7 +35,48 @@ from views_app.api import router as views_router
 
 log = logging.getLogger("nocoflo.api")
 
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is not a number JSON can hold")
+    return number
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _refuse_nul(data: Any) -> None:
+    """ValueError when any text in the parsed body holds a NUL character."""
+    pending = [data]
+    while pending:  # a loop, not recursion: the body may nest as deep as json reads
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("text with a NUL character")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+class StrictJsonParser(Parser):
+    """Request bodies as standard JSON, refused like any unreadable one (400) otherwise:
+    Python's parser also takes NaN and Infinity (and turns 1e999 into infinity), which fit no
+    column and no JSON column of the metadata database. Text with a NUL character (\\u0000) is
+    refused too: PostgreSQL, as a datasource or as Nocoflo's own database (the audit log, token
+    names), cannot store it, so it is refused the same whatever the databases."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = json.loads(request.body, parse_float=_finite, parse_constant=_not_json)
+        _refuse_nul(data)
+        return data
+
+
 api = NinjaAPI(
+    parser=StrictJsonParser(),
     title="Nocoflo API",
     version="1",
     auth=[TokenAuth(), django_auth],
@@ -62,6 +109,16 @@ def _invalid(request: HttpRequest, exc: ValidationError):
     return api.create_response(
         request, {"message": "The request is not valid", "errors": exc.errors}, status=422
     )
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation):
+    # Django answers these 400 on its own pages; here the catch-all below would make them 500s.
+    if isinstance(exc, RequestDataTooBig):
+        most = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+        message = f"The request is larger than {most:g} MB, the most the API takes"
+        return api.create_response(request, {"message": message}, status=413)
+    return api.create_response(request, {"message": "The request cannot be read"}, status=400)
 
 
 @api.exception_handler(DatasourceError)

@@ -8,6 +8,8 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
+from core.errors_api import ANY_ERRORS
+
 from .manager import get_manager
 
 router = Router(tags=["plugins"])
@@ -25,7 +27,7 @@ class PluginsOut(Schema):
     plugins: list[PluginOut]
 
 
-@router.get("/plugins", response=PluginsOut)
+@router.get("/plugins", response={200: PluginsOut, **ANY_ERRORS})
 def list_plugins(request: HttpRequest, plugin_type: Literal["view", "datasource", "all"] = "all"):
     """Every plugin with its type, whether it is enabled, its version and health (staff only)."""
     if not request.user.is_staff:

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
+from core.errors_api import TABLE_ERRORS, FailureOut
 from datasources_app import rows
 from plugins_app.manager import get_manager
 
@@ -39,7 +40,7 @@ def _capable_views(opened: rows.OpenTable) -> list[Any]:
     return get_manager().get_available_views(table_meta_dict(opened.table, opened.columns))
 
 
-@router.get("/tables/{table_id}/view", response=ViewOut)
+@router.get("/tables/{table_id}/view", response={200: ViewOut, **TABLE_ERRORS})
 def get_view(request: HttpRequest, table_id: int):
     """The view this table opens in for you (a view plugin's name) and your settings of it."""
     opened = rows.open_table(request.user, table_id)
@@ -56,7 +57,11 @@ def get_view(request: HttpRequest, table_id: int):
     }
 
 
-@router.post("/tables/{table_id}/view", response={200: ViewChoiceOut, 400: ViewChoiceOut})
+# 400, with `success` false: no such view, or one that cannot show the table.
+@router.post(
+    "/tables/{table_id}/view",
+    response={**TABLE_ERRORS, 200: ViewChoiceOut, 400: FailureOut},
+)
 def set_view(request: HttpRequest, table_id: int, body: ViewChoiceIn):
     """Choose the view this table opens in for you, and optionally save its settings."""
     opened = rows.open_table(request.user, table_id)

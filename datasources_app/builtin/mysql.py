@@ -76,8 +76,19 @@ def _naive_utc(value: Any) -> Any:
     return value
 
 
+# InnoDB's own estimate of a table's rows (what SHOW TABLE STATUS shows); NULL for views.
+ESTIMATE_SQL = sa.text(
+    "SELECT TABLE_ROWS FROM information_schema.TABLES "
+    "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :name"
+)
+
+
 class MySQLDatasource(SQLAlchemyDatasource):
     label = "MySQL / MariaDB"
+
+    def estimate_rows(self, conn, table: sa.Table) -> int | None:
+        value = conn.execute(ESTIMATE_SQL, {"schema": table.schema, "name": table.name}).scalar()
+        return None if value is None else int(value)
 
     def __init__(self, connection_string: str, config: dict | None = None) -> None:
         super().__init__(connection_string, config)

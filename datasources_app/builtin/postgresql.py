@@ -44,6 +44,15 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+ESTIMATE_SQL = sa.text(
+    "SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE s.n_live_tup END "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid "
+    "WHERE c.relname = :name AND c.relkind IN ('r', 'p', 'm') "
+    "AND n.nspname = COALESCE(:schema, current_schema())"
+)
+
+
 class PostgreSQLDatasource(SQLAlchemyDatasource):
     label = "PostgreSQL"
 
@@ -73,6 +82,14 @@ class PostgreSQLDatasource(SQLAlchemyDatasource):
                 "application_name": "nocoflo",
             },
         )
+
+    def estimate_rows(self, conn, table: sa.Table) -> int | None:
+        # reltuples is kept by VACUUM/ANALYZE (-1 before the first); the statistics collector's
+        # live-row count covers a table loaded since. Names are bound values, never SQL text.
+        row = conn.execute(ESTIMATE_SQL, {"schema": table.schema, "name": table.name}).first()
+        if row is None or row[0] is None:
+            return None
+        return int(row[0])
 
     def translate_error(self, exc: sa_exc.SQLAlchemyError) -> DatasourceError:
         orig = getattr(exc, "orig", None)

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
@@ -94,6 +95,23 @@ class SQLiteDatasource(SQLAlchemyDatasource):
                 counts.clear()
             counts[key] = super().count_rows(conn, table, conditions)
         return counts[key]
+
+    def estimate_rows(self, conn, table: sa.Table) -> int | None:
+        """SQLite keeps no row statistics, but a rowid table's rowids run from min to max: two
+        index lookups give the span, exact unless rows were deleted. Tables without rowid
+        (views, WITHOUT ROWID) have no estimate."""
+        rowid = sa.literal_column("rowid")
+        # Two subqueries: SQLite answers a lone min() or max() from the b-tree's edge, but
+        # scans the whole table for both in one select.
+        low = sa.select(sa.func.min(rowid)).select_from(table).scalar_subquery()
+        high = sa.select(sa.func.max(rowid)).select_from(table).scalar_subquery()
+        try:
+            low, high = conn.execute(sa.select(low, high)).one()
+        except sa_exc.OperationalError:
+            return None
+        if low is None or high is None:
+            return None
+        return int(high) - int(low) + 1
 
     def test_connection(self, connection_config: dict | None = None) -> bool:
         if not self.path.exists():

@@ -258,6 +258,30 @@ def test_count_follows_filters_and_search(ds):
     assert ds.count(TYPED, Query(filters=[Filter("qty", "gt", 1)], search="ann")) == 1
 
 
+def test_a_large_table_is_counted_without_scanning_it(backend):
+    """Past the exact-count limit (3 here, 10,000 by default) a whole table shows the database's
+    own estimate, a filtered one "more than" the limit, and an exact count only on request."""
+    ds = backend.datasource(exact_count_limit=3)
+    # The servers' estimates come from their statistics, which ANALYZE brings up to date.
+    if backend.name == "postgresql":
+        backend.execute_script(["ANALYZE typed"])
+    elif backend.name == "mysql":
+        backend.query("ANALYZE TABLE typed")
+
+    def shown(**query_args) -> tuple:
+        page = ds.get_page(TYPED, Query(limit=2, **query_args))
+        return page.count, page.count_accuracy
+
+    assert shown() == (5, "estimate")
+    assert shown(exact_count=True) == (5, "exact")
+    assert shown(filters=[Filter("qty", "notnull")]) == (3, "at_least")
+    assert shown(filters=[Filter("qty", "notnull")], exact_count=True) == (4, "exact")
+    assert shown(search="ann") == (2, "exact")  # few enough to count exactly
+    # Without statistics to go by, a large table is "more than" the limit.
+    ds.estimate_rows = lambda conn, table: None
+    assert shown() == (3, "at_least")
+
+
 # --- writing: typed compare-and-set edits, conflicts, inserts, deletes
 
 

@@ -130,6 +130,32 @@ def test_count_on_a_deep_page_when_asked(admin_client, orders_table):
     assert ids(body.json()) == [1501, 1502, 1503, 1504, 1505]
 
 
+def test_counts_of_a_large_table_say_how_far_they_can_be_trusted(admin_client, orders_table):
+    """Past the datasource's exact-count limit the API answers an estimate for the whole table
+    and a lower bound for a filtered one, and counts exactly only when asked."""
+    from datasources_app.connections import close_all
+
+    source = orders_table.datasource
+    source.config_json = {**(source.config_json or {}), "exact_count_limit": 500}
+    source.save()
+    close_all()  # datasources are rebuilt with their new options
+    url = rows_url(orders_table)
+
+    def counted(**params) -> tuple:
+        body = admin_client.get(url, {"limit": 5, **params}).json()
+        return body["count"], body["count_accuracy"]
+
+    assert counted() == (2000, "estimate")
+    assert counted(exact_count="true") == (2000, "exact")
+    small_orders = json.dumps([{"column": "quantity", "op": "lte", "value": 2}])
+    assert counted(filters=small_orders) == (500, "at_least")
+    exact, accuracy = counted(filters=small_orders, exact_count="true")
+    assert accuracy == "exact" and 500 < exact < 2000
+    assert counted(q="zzz-no-such-text") == (0, "exact")
+    # Deep pages have no count unless asked for one.
+    assert counted(offset=100) == (None, None)
+
+
 def test_default_limit_is_100(admin_client, orders_table):
     body = admin_client.get(rows_url(orders_table)).json()
     assert ids(body) == list(range(1, 101))
@@ -538,7 +564,12 @@ def test_a_slow_query_is_504(admin_client, db, tmp_path):
     )
     discover_tables(config)
     slow = config.tables.get(name="slow")
-    response = admin_client.get(rows_url(slow), {"q": "row", "limit": 5})
+    # The first page and a capped count finish at once on the billion-row view...
+    page = admin_client.get(rows_url(slow), {"q": "row", "limit": 5})
+    assert page.status_code == 200
+    assert (page.json()["count"], page.json()["count_accuracy"]) == (10_000, "at_least")
+    # ...but counting all of it cannot, and says so.
+    response = admin_client.get(rows_url(slow), {"q": "row", "limit": 5, "exact_count": "true"})
     assert response.status_code == 504
     assert response.json()["message"] == "The query ran longer than 0.05 seconds and was stopped"
 

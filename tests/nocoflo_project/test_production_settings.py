@@ -114,7 +114,7 @@ def test_cookies_are_https_only_when_debug_is_off(tmp_path):
 def test_scripts_run_serves_plain_http_with_cookies_that_work_there():
     run = (ROOT / "scripts" / "run").read_text()
     assert 'export NOCOFLO_SECURE_COOKIES="${NOCOFLO_SECURE_COOKIES:-false}"' in run
-    assert run.index("NOCOFLO_SECURE_COOKIES") < run.index("manage.py prepare")
+    assert run.index("NOCOFLO_SECURE_COOKIES") < run.index("manage.py serve --prepare")
 
 
 def readme_production_settings() -> dict[str, str]:

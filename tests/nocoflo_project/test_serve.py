@@ -73,3 +73,21 @@ def test_the_app_path_names_the_dispatcher(uvicorn_calls, fresh_manager, asgi_mo
     serve()
     ((args, _),) = uvicorn_calls
     assert import_from_string(args[0]) is asgi_module.application
+
+
+def test_serve_prepare_sets_up_first_in_the_same_process(
+    uvicorn_calls, fresh_manager, settings, tmp_path, monkeypatch
+):
+    """`scripts/run` is `serve --prepare`: demo data and admin, then the server."""
+    from django.contrib.auth import get_user_model
+
+    from datasources_app.models import DatasourceConfig
+
+    settings.NOCOFLO_DEMO_DB = tmp_path / "demo.sqlite3"
+    settings.NOCOFLO_DEMO_ORDERS = 20
+    monkeypatch.setenv("NOCOFLO_ADMIN_PASSWORD", "serve-prepare-1")
+    output = serve("--prepare")
+    assert DatasourceConfig.objects.filter(name="Demo shop").exists()
+    assert get_user_model().objects.get(username="admin").check_password("serve-prepare-1")
+    assert output.endswith("Nocoflo on http://127.0.0.1:8000\n")
+    assert len(uvicorn_calls) == 1

@@ -49,10 +49,16 @@ async def open_form(user: User, account, source, table: str = "orders", row: Any
     await sign_in(user, account)
     query = f"?view=form_view&row={encode_key([row])}" if row is not None else "?view=form_view"
     await user.open(f"/tables/{meta.pk}{query}")
-    await settle(0.3)
-    if row is not None:  # a busy machine loads the record later, never differently
-        await until(lambda: form_state(user).key is not None, timeout=10)
+    # A busy machine loads the record later, never differently.
+    await until(lambda: (form := loaded_form(user)) is not None and form.key is not None, 10)
     return form_state(user)
+
+
+def loaded_form(user: User) -> RecordForm | None:
+    try:
+        return form_state(user)
+    except ValueError:  # the page has not drawn the form yet
+        return None
 
 
 def form_state(user: User) -> RecordForm:
@@ -189,21 +195,24 @@ async def test_first_previous_next_last_and_go_to_key(user: User, demo_source, d
     form = await open_form(user, admin_user, demo_source)
     sent = record_javascript(user)
 
-    async def step(marker: str) -> None:
+    async def step(marker: str, to: int | None = None) -> None:
         user.find(marker=f"form-{marker}").click()
-        await settle(0.3)
+        if to is None:
+            await settle(0.3)
+        else:
+            await until(lambda: form.key == encode_key([to]), 10)
 
-    await step("next")
+    await step("next", 43)
     assert form.key == encode_key([43]) and field(form, "id").widget.value == 43
     await user.should_see("Record 43 of 2,000")
-    await step("previous")
+    await step("previous", ROW_ID)
     assert form.key == KEY
-    await step("first")
+    await step("first", 1)
     assert form.key == encode_key([1])
     await step("previous")
     await user.should_see("This is the first record")
     assert form.key == encode_key([1])
-    await step("last")
+    await step("last", 2000)
     assert form.key == encode_key([2000])
     await user.should_see("Record 2,000 of 2,000")
     await step("next")
@@ -211,6 +220,7 @@ async def test_first_previous_next_last_and_go_to_key(user: User, demo_source, d
 
     user.find(kind=ui.input, content="Go to key").type("7")
     await click(user, "Go")
+    await until(lambda: form.key == encode_key([7]), 10)
     assert form.key == encode_key([7])
     user.find(kind=ui.input, content="Go to key").type("999999")
     await click(user, "Go")
@@ -254,6 +264,7 @@ async def test_edit_and_save_is_locked_written_and_audited(
         ("update", "quantity", 17, "done"),
     ]  # only the changed fields
     # Back to reading: the lock is gone.
+    await until(lambda: form.mode == "view", 10)
     assert form.mode == "view"
     assert not await sync_to_async(RowLock.objects.filter(row_key=KEY).exists)()
 
@@ -442,7 +453,8 @@ async def test_the_grid_opens_a_row_in_the_form(user: User, demo_source, admin_u
     await user.should_see("Select a row first")
 
     user.javascript_rules[rule] = lambda _: {"selected": [], "focused": KEY}
-    await click(user, "Open in form", 0.5)
+    await click(user, "Open in form")
+    await until(lambda: (form := loaded_form(user)) is not None and form.key == KEY, 10)
     form = form_state(user)
     assert form.key == KEY
 

@@ -24,7 +24,7 @@ from datasources_app.errors import InvalidValue, WriteConflict
 from datasources_app.values import encode_key
 from tests.conftest import grant
 from tests.factories import UserFactory
-from views_app.builtin.grid_js import KEY_FIELD
+from views_app.builtin.grid_js import KEY_FIELD, recount_js
 from views_app.builtin.table import TableGrid
 
 from .conftest import (
@@ -387,7 +387,7 @@ async def test_search_sets_the_text_and_reloads(user: User, demo_source, admin_u
     assert [c for c in sent if "nocoflo" in c or f"runMethod({grid.id}," in c] == [
         f'(window.nocofloSearch = window.nocofloSearch || {{}})[{grid.id}] = "gift";',
         f'return runMethod({grid.id}, "run_grid_method", ["ensureIndexVisible",0,"top"])',
-        f"(window.nocofloRecount = window.nocofloRecount || {{}})[{grid.id}] = true;",
+        recount_js(grid.id),
         f'return runMethod({grid.id}, "run_grid_method", ["purgeInfiniteCache"])',
     ]
 
@@ -408,7 +408,7 @@ async def test_refresh_button_purges_the_cache(user: User, demo_source, admin_us
     # layout asks the browser whether its drawers are open: not the grid's business.)
     sent = [code for code in sent if "__IS_DRAWER_OPEN__" not in code]
     assert sent == [
-        f"(window.nocofloRecount = window.nocofloRecount || {{}})[{grid.id}] = true;",
+        recount_js(grid.id),
         f'return runMethod({grid.id}, "run_grid_method", ["purgeInfiniteCache"])',
     ]
 
@@ -430,12 +430,28 @@ async def test_row_count_and_errors_from_the_browser(user: User, demo_source, ad
             arguments = GenericEventArguments(sender=layout, client=user.client, args=args)
             handle_event(listener.handler, arguments)
 
-    emit(f"nocoflo-grid-count-{grid.id}", 1234567)
+    emit(f"nocoflo-grid-count-{grid.id}", {"count": 1234567, "accuracy": "exact"})
     await user.should_see("1,234,567 rows")
-    emit(f"nocoflo-grid-count-{grid.id}", None)
-    assert grid_state(user).count_label.text == ""
-    emit(f"nocoflo-grid-error-{grid.id}", "Cannot sort by unknown column 'x'")
+    state = grid_state(user)
+    assert not state.exact_button.visible
+    emit(f"nocoflo-grid-count-{grid.id}", {"count": 10_234_567, "accuracy": "estimate"})
+    await user.should_see("about 10.2 million rows")
+    assert state.exact_button.visible
+    emit(f"nocoflo-grid-count-{grid.id}", {"count": 10_000, "accuracy": "at_least"})
+    await user.should_see("more than 10,000 rows")
+    emit(f"nocoflo-grid-count-{grid.id}", {"count": None, "accuracy": None})
+    assert state.count_label.text == ""
+    emit(f"nocoflo-grid-error-{grid.id}", {"message": "Cannot sort by unknown column 'x'"})
     await user.should_see("Cannot sort by unknown column 'x'")
+    # A time limit that cut a query is said where the rows are, with a way to retry.
+    emit(
+        f"nocoflo-grid-error-{grid.id}",
+        {"message": "The query ran longer than 10 seconds and was stopped", "status": 504},
+    )
+    await user.should_see("The query ran longer than 10 seconds and was stopped. Narrow")
+    assert state.timeout_notice.visible
+    user.find("Retry").click()
+    assert not state.timeout_notice.visible
 
 
 # --- other column kinds -------------------------------------------------------------------------

@@ -38,19 +38,24 @@ globalThis.fetch = (url, init) => {
   calls.fetched.push([url, init]);
   if (reply.reject) return Promise.reject(new Error(reply.reject));
   return Promise.resolve({
-    ok: reply.ok, statusText: reply.statusText || '',
+    ok: reply.ok, status: reply.ok ? 200 : 500, statusText: reply.statusText || '',
     json: () => reply.badJson ? Promise.reject(new Error('not json')) : Promise.resolve(reply.body),
   });
 };
 %(setup)s
 const ds = %(datasource)s;
-ds.getRows({
-  startRow: %(start)d, endRow: %(end)d,
-  sortModel: %(sort)s, filterModel: %(filters)s,
-  successCallback: (rows, last) => calls.success.push([rows, last]),
-  failCallback: () => { calls.failed += 1; },
-});
-setTimeout(() => console.log(JSON.stringify(calls)), 10);
+// The blocks the grid asks for, one after the other as AG Grid does while scrolling.
+(async () => {
+  for (const [start, end] of %(blocks)s) {
+    await new Promise((done) => ds.getRows({
+      startRow: start, endRow: end,
+      sortModel: %(sort)s, filterModel: %(filters)s,
+      successCallback: (rows, last) => { calls.success.push([rows, last]); done(); },
+      failCallback: () => { calls.failed += 1; done(); },
+    }));
+  }
+  setTimeout(() => console.log(JSON.stringify(calls)), 10);
+})();
 """
 
 
@@ -61,14 +66,14 @@ def run_datasource(
     start: int = 0,
     end: int = 100,
     setup: str = "",
+    blocks: list[tuple[int, int]] | None = None,
 ) -> dict:
     reply = reply or {"ok": True, "body": {"rows": [], "count": 0, "next": None}}
     script = HARNESS % {
         "reply": json.dumps(reply),
         "setup": setup,
         "datasource": datasource_js(URL, KINDS, GRID_ID),
-        "start": start,
-        "end": end,
+        "blocks": json.dumps(blocks or [(start, end)]),
         "sort": json.dumps(sort or []),
         "filters": json.dumps(filters or {}),
     }
@@ -125,8 +130,59 @@ def test_datasource_js_parses_and_reads_a_page():
     assert calls["success"] == [
         [[{"id": 1, KEY_FIELD: "WzFd"}, {"id": 2, KEY_FIELD: "WzJd"}], 1000000]
     ]
-    assert calls["emitted"] == [[f"nocoflo-grid-count-{GRID_ID}", 1000000]]
+    assert calls["emitted"] == [
+        [f"nocoflo-grid-count-{GRID_ID}", {"count": 1000000, "accuracy": "exact"}]
+    ]
     assert calls["failed"] == 0
+
+
+@pytest.mark.parametrize("accuracy", ["estimate", "at_least"])
+def test_datasource_js_sizes_the_grid_by_an_estimate_without_ending_it(accuracy):
+    """An estimated or "more than" count is shown and sizes the scrollbar, but the grid keeps
+    asking for rows past it: only a short block ends the table."""
+    body = {"rows": [{"key": "a", "values": {}}], "count": 10_200_000, "next": "more",
+            "count_accuracy": accuracy}  # fmt: skip
+    setup = """
+globalThis.getElement = (id) => ({api: {setRowCount: (n, found) =>
+  calls.sized = [id, n, found]}});
+"""
+    calls = run_datasource({"ok": True, "body": body}, setup=setup)
+    assert calls["success"][0][1] == -1
+    assert calls["sized"] == [GRID_ID, 10_200_000, False]
+    assert calls["emitted"] == [
+        [f"nocoflo-grid-count-{GRID_ID}", {"count": 10_200_000, "accuracy": accuracy}]
+    ]
+
+
+def test_datasource_js_pages_on_with_cursors_not_offsets():
+    """Scrolling on from a block uses that block's keyset cursor; a jump elsewhere, or another
+    sort, filter or search, falls back to the offset."""
+    body = {"rows": [{"key": "a", "values": {}}] * 100, "count": None, "next": "after-99"}
+    calls = run_datasource(
+        {"ok": True, "body": body}, blocks=[(0, 100), (100, 200), (5000, 5100), (300, 400)]
+    )
+    queries = [{k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+               for url, _ in calls["fetched"]]  # fmt: skip
+    assert queries == [
+        {"offset": "0", "limit": "100"},
+        {"cursor": "after-99", "limit": "100"},
+        {"offset": "5000", "limit": "100"},
+        {"offset": "300", "limit": "100"},
+    ]
+    # A refresh forgets the cursors (rows may have come and gone) and asks for the count.
+    known = (
+        f"globalThis.nocofloCursors = {{{GRID_ID}: "
+        "{shape: '[null,null,null]', at: new Map([[100, 'after-99']])}};"
+    )
+    kept = run_datasource({"ok": True, "body": body}, start=100, end=200, setup=known)
+    assert query_of(kept) == {"cursor": "after-99", "limit": "100"}
+    calls = run_datasource(
+        {"ok": True, "body": body},
+        start=100,
+        end=200,
+        setup=known + recount_js(GRID_ID, exact=True),
+    )
+    assert query_of(calls) == {"offset": "100", "limit": "100", "exact_count": "true"}
 
 
 def test_datasource_js_asks_for_the_count_once_after_a_refresh():
@@ -135,7 +191,9 @@ def test_datasource_js_asks_for_the_count_once_after_a_refresh():
         {"ok": True, "body": body}, start=900, end=1000, setup=recount_js(GRID_ID)
     )
     assert query_of(calls) == {"offset": "900", "limit": "100", "count": "true"}
-    assert calls["emitted"] == [[f"nocoflo-grid-count-{GRID_ID}", 7]]
+    assert calls["emitted"] == [
+        [f"nocoflo-grid-count-{GRID_ID}", {"count": 7, "accuracy": "exact"}]
+    ]
     # Without the flag, a deep block does not ask for the count.
     assert query_of(run_datasource({"ok": True, "body": body}, start=900, end=1000)) == {
         "offset": "900",
@@ -233,7 +291,10 @@ def test_datasource_js_failures_are_reported(reply, message):
     calls = run_datasource(reply)
     assert calls["failed"] == 1
     assert calls["success"] == []
-    assert calls["emitted"] == [[f"nocoflo-grid-error-{GRID_ID}", message]]
+    status = 0 if "reject" in reply else 500
+    assert calls["emitted"] == [
+        [f"nocoflo-grid-error-{GRID_ID}", {"message": message, "status": status}]
+    ]
 
 
 def test_export_downloads_what_the_grid_shows():

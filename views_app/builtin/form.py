@@ -30,6 +30,7 @@ from plugins_app.hookspecs import hookimpl
 from plugins_app.manager import PluginError
 
 from ..base import BaseView
+from ..counts import approximate
 from ..dialogs import confirm
 from .form_fields import FormField, Reference, reference_choices, reference_of
 from .form_records import find_record, load_record, neighbour
@@ -583,9 +584,12 @@ def shown(value: Any) -> str:
 
 def position_text(record: dict, width: int) -> str:
     label = key_label(record["key"], width)
-    if record.get("position") and record.get("total") is not None:
-        return f"Record {record['position']:,} of {record['total']:,} · key {label}"
-    return f"Key {label}"
+    if record.get("total") is None:
+        return f"Key {label}"
+    total = approximate(record["total"], record.get("total_accuracy", "exact"))
+    if record.get("position"):
+        return f"Record {record['position']:,} of {total} · key {label}"
+    return f"Key {label} · one of {total} records"
 
 
 class FormViewPlugin:

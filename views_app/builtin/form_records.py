@@ -48,11 +48,18 @@ def position_of(opened: rows.OpenTable, row_key: str) -> dict:
     (value,) = decode_key(row_key, 1)
     before = rows.read_page(
         opened, Query(limit=1, columns=[key], filters=[Filter(key, "lt", value)])
-    )["count"]
-    total = rows.read_page(opened, Query(limit=1, columns=[key]))["count"]
-    if before is None or total is None:
+    )
+    total = rows.read_page(opened, Query(limit=1, columns=[key]))
+    if before["count"] is None or total["count"] is None:
         return {}
-    return {"position": before + 1, "total": total}
+    # Deep in a huge table the rows before a record are not counted (only capped), so its
+    # position is left out rather than guessed.
+    exact = before["count_accuracy"] == "exact"
+    return {
+        "position": before["count"] + 1 if exact else None,
+        "total": total["count"],
+        "total_accuracy": total["count_accuracy"],
+    }
 
 
 def neighbour(

@@ -38,6 +38,16 @@ _DATASOURCE = """(() => {
   // The saved grid settings keep the filters in the API's shape too (charts read them).
   (window.nocofloFiltersOf = window.nocofloFiltersOf || {})[gridId] = (model) =>
     Object.entries(model || {}).flatMap(([col, m]) => one(col, m));
+  // Keyset paging: a block that starts where an earlier one ended goes on from that block's
+  // cursor, so scrolling down never makes the database skip `offset` rows. A few hundred
+  // cursors per grid, for the current sort, filters and search only.
+  const cursors = (window.nocofloCursors = window.nocofloCursors || {});
+  const cursorFor = (shape) => {
+    if (!cursors[gridId] || cursors[gridId].shape !== shape) {
+      cursors[gridId] = {shape, at: new Map()};
+    }
+    return cursors[gridId].at;
+  };
   return {
     getRows: (params) => {
       const qs = new URLSearchParams({offset: params.startRow,
@@ -51,10 +61,16 @@ _DATASOURCE = """(() => {
       // What the grid shows now, for an export of the same rows.
       (window.nocofloQuery = window.nocofloQuery || {})[gridId] = {
         sort: qs.get('sort'), filters: qs.get('filters'), q: qs.get('q')};
-      // After a refresh the count is asked again, whichever block the grid reloads first.
+      const known = cursorFor(JSON.stringify([qs.get('sort'), qs.get('filters'), q]));
+      if (params.startRow > 0 && known.has(params.startRow)) {
+        qs.delete('offset');
+        qs.set('cursor', known.get(params.startRow));
+      }
+      // After a refresh the count is asked again, whichever block the grid reloads first;
+      // 'exact' when the user asked for every row to be counted.
       const recount = window.nocofloRecount || {};
       if (recount[gridId]) {
-        qs.set('count', 'true');
+        qs.set(recount[gridId] === 'exact' ? 'exact_count' : 'count', 'true');
         delete recount[gridId];
       }
       fetch(url + '?' + qs, {credentials: 'same-origin', headers: {Accept: 'application/json'}})
@@ -62,22 +78,39 @@ _DATASOURCE = """(() => {
           const body = await response.json().catch(() => ({message: response.statusText}));
           if (!response.ok) {
             params.failCallback();
-            emitEvent('nocoflo-grid-error-' + gridId, body.message || 'The rows could not be read');
+            emitEvent('nocoflo-grid-error-' + gridId, {
+              message: body.message || 'The rows could not be read', status: response.status});
             return;
           }
           const rows = body.rows.map((r) => ({...r.values, [keyField]: r.key}));
+          if (body.next) {
+            known.set(params.startRow + rows.length, body.next);
+            if (known.size > 500) known.delete(known.keys().next().value);
+          }
+          const counted = body.count !== null && body.count !== undefined;
+          const exact = counted && (body.count_accuracy || 'exact') === 'exact';
           let last = -1;
-          if (body.count !== null && body.count !== undefined) {
+          if (exact) {
             last = body.count;
-            emitEvent('nocoflo-grid-count-' + gridId, body.count);
           } else if (!body.next) {
             last = params.startRow + rows.length;
           }
           params.successCallback(rows, last);
+          if (counted) {
+            emitEvent('nocoflo-grid-count-' + gridId,
+                      {count: body.count, accuracy: body.count_accuracy || 'exact'});
+          }
+          // An estimate or a lower bound sizes the scrollbar; the grid still asks for rows past
+          // it until a block comes back short.
+          const grid = typeof getElement === 'function' ? getElement(gridId) : null;
+          if (counted && !exact && last < 0 && grid && grid.api) {
+            grid.api.setRowCount(Math.max(body.count, params.startRow + rows.length), false);
+          }
         })
         .catch((error) => {
           params.failCallback();
-          emitEvent('nocoflo-grid-error-' + gridId, 'The server cannot be reached: ' + error);
+          emitEvent('nocoflo-grid-error-' + gridId,
+                    {message: 'The server cannot be reached: ' + error, status: 0});
         });
     },
   };
@@ -94,9 +127,14 @@ def datasource_js(url: str, kinds: dict[str, str], grid_id: int) -> str:
     }
 
 
-def recount_js(grid_id: int) -> str:
-    """Make the grid's next rows request ask for the count again."""
-    return f"(window.nocofloRecount = window.nocofloRecount || {{}})[{grid_id}] = true;"
+def recount_js(grid_id: int, exact: bool = False) -> str:
+    """Make the grid's next rows request ask for the count again (every row counted when
+    `exact`), and forget its cursors: rows may have come and gone since they were read."""
+    flag = "'exact'" if exact else "true"
+    return (
+        f"(window.nocofloRecount = window.nocofloRecount || {{}})[{grid_id}] = {flag};"
+        f" delete (window.nocofloCursors || {{}})[{grid_id}];"
+    )
 
 
 def set_search_js(grid_id: int, text: str) -> str:

@@ -15,6 +15,7 @@ from datasources_app.errors import WriteConflict
 from plugins_app.hookspecs import hookimpl
 
 from ..base import BaseView
+from ..counts import rows_text
 from ..dialogs import confirm
 from ..share import ShareDialog
 from .collaboration import Collaboration, lock_aware
@@ -127,6 +128,14 @@ class TableGrid(GridSettings, Collaboration):
             )
             search.on_value_change(lambda e: self.search(e.value or ""))
             self.count_label = ui.label("counting rows…").classes("text-grey-8 row-count")
+            # Shown when the count is an estimate or a lower bound: counting every row of a
+            # huge table is the user's choice, under the statement time limit.
+            self.exact_button = (
+                ui.button("Count exactly", on_click=self.count_exactly)
+                .props("flat dense no-caps size=sm")
+                .classes("count-exactly")
+            )
+            self.exact_button.visible = False
             self.presence_box = ui.row().classes("items-center gap-1 presence")
             ui.space()
             ui.button("Refresh", icon="refresh", on_click=self.refresh).props("flat")
@@ -147,6 +156,12 @@ class TableGrid(GridSettings, Collaboration):
                 ui.button("Delete selected", icon="delete", on_click=self.confirm_delete).props(
                     "color=negative outline"
                 )
+        with ui.row().classes("w-full items-center gap-2 query-timeout") as notice:
+            ui.icon("timer", color="warning")
+            self.timeout_label = ui.label()
+            ui.button("Retry", icon="refresh", on_click=self.retry).props("flat dense")
+        notice.visible = False
+        self.timeout_notice = notice
         kinds = {c["name"]: c["type"] for c in self.columns}
         column_defs = [column_def(c, self.can_write) for c in self.columns]
         lock_aware(column_defs)
@@ -204,13 +219,35 @@ class TableGrid(GridSettings, Collaboration):
         table_id = self.context.table.pk
         ui.navigate.to(f"/tables/{table_id}?view=form_view&row={quote(str(key), safe='')}")
 
-    def show_count(self, count: Any) -> None:
-        self.count_label.text = f"{int(count):,} rows" if count is not None else ""
+    def show_count(self, counted: Any) -> None:
+        counted = counted if isinstance(counted, dict) else {}
+        self.count_label.text = rows_text(counted.get("count"), counted.get("accuracy"))
+        self.exact_button.visible = counted.get("accuracy", "exact") != "exact"
+        self.timeout_notice.visible = False
         self.grid.run_grid_method("setGridOption", "loading", False)
 
-    def show_error(self, message: Any) -> None:
+    def show_error(self, error: Any) -> None:
+        error = error if isinstance(error, dict) else {"message": str(error)}
+        message = str(error.get("message") or "The rows could not be read")
         self.grid.run_grid_method("setGridOption", "loading", False)
-        ui.notify(str(message), type="negative", multi_line=True)
+        if error.get("status") == 504:
+            # A time limit cut the query: say so where the rows should be, with a way to retry.
+            self.timeout_label.text = f"{message}. Narrow the search or filters, or retry."
+            self.timeout_notice.visible = True
+            if self.count_label.text == "counting every row…":
+                self.count_label.text = ""
+            return
+        ui.notify(message, type="negative", multi_line=True)
+
+    def count_exactly(self) -> None:
+        self.count_label.text = "counting every row…"
+        self.exact_button.visible = False
+        ui.run_javascript(recount_js(self.grid.id, exact=True))
+        self.grid.run_grid_method("purgeInfiniteCache")
+
+    def retry(self) -> None:
+        self.timeout_notice.visible = False
+        self.refresh()
 
     def search(self, text: str) -> None:
         ui.run_javascript(set_search_js(self.grid.id, text))
