@@ -103,7 +103,7 @@ def list_tables(request: HttpRequest):
 
 def parse_query(
     limit: int, offset: int, cursor: str | None, sort: str | None, q: str | None,
-    filters: str | None, count: bool = False, exact_count: bool = False,
+    filters: str | None, count: bool | None = None, exact_count: bool = False,
 ) -> Query:  # fmt: skip
     """The rows endpoint's parameters as a Query, or a 400 saying what is wrong."""
     if not 1 <= limit <= MAX_LIMIT:
@@ -117,7 +117,8 @@ def parse_query(
         sort=_parse_sort(sort),
         filters=_parse_filters(filters),
         search=(q or "").strip(),
-        with_count=count or exact_count or (not cursor and offset == 0),
+        # Unless told (`count=true|false`), the first page comes with the count and others not.
+        with_count=exact_count or (count if count is not None else not cursor and offset == 0),
         exact_count=exact_count,
     )
 
@@ -164,12 +165,13 @@ def list_rows(
     sort: str | None = None,
     q: str | None = None,
     filters: str | None = None,
-    count: bool = False,
+    count: bool | None = None,
     exact_count: bool = False,
 ):
     """A page of rows: offset or cursor paging, sort, filters and search, all run by the database.
 
-    `count` is given on the first page (no offset or cursor), or on any page with `count=true`.
+    `count` is given on the first page (no offset or cursor) unless `count=false`, and on any
+    page with `count=true`.
     Counting never scans a huge table unless asked: past 10,000 matching rows `count_accuracy`
     says whether `count` is the database's `estimate` of the whole table or `at_least` that
     many filtered rows; `exact_count=true` counts them all (under the statement time limit).

@@ -475,3 +475,23 @@ async def test_dark_mode_is_remembered_per_user(user: User, demo_source, admin_u
     await user.open("/")
     (dark,) = user.find(ui.dark_mode).elements
     assert dark.value is False
+
+
+def test_pages_may_take_longer_to_build_than_nicegui_allows_by_default(monkeypatch):
+    """On a busy server a table page can take more than NiceGUI's 3 s to build: it waits for
+    the page instead of answering with an error."""
+    from views_app import pages
+
+    registered: dict[str, float] = {}
+
+    def page(path: str, **options):
+        registered[path] = options.get("response_timeout", 3.0)
+        return lambda build: build
+
+    monkeypatch.setattr(pages.ui, "page", page)
+    pages.register_pages()
+    assert set(registered) == {
+        "/", "/tables/{table_id}", "/tables/{table_id}/history", "/tables/{table_id}/import",
+        "/account/tokens",
+    }  # fmt: skip
+    assert all(seconds >= 30 for seconds in registered.values())
