@@ -40,6 +40,13 @@ def database_config(url: str) -> dict:
             # Tests run on a file beside it, as the server does: an in-memory database shares one
             # cache between threads, whose table locks fail at once instead of waiting.
             test.setdefault("NAME", str(Path(name).with_name(f"test_{Path(name).name}")))
+    elif engine == POSTGRESQL:
+        # Opening a PostgreSQL connection starts a server process (milliseconds of its CPU), and
+        # under ASGI each request runs in a thread of its own, so Django's persistent connections
+        # are never reused: a pool hands each request a connection that is already open, checked
+        # first (health checks) so one the server dropped is replaced, not handed out.
+        options.setdefault("pool", {"min_size": 1, "max_size": 20, "timeout": 10})
+        config.setdefault("CONN_HEALTH_CHECKS", True)
     elif engine == MYSQL:
         # utf8mb4 stores every character (MySQL's "utf8" stops at three bytes); strict mode makes
         # a value that does not fit an error instead of a silent truncation.

@@ -97,6 +97,10 @@ def extra_connection(alias: str, url: str) -> Iterator[BaseDatabaseWrapper]:
         yield connection
     finally:
         connection.close()
+        # Django keeps PostgreSQL pools by alias: the next database opened under this alias
+        # must not be handed this one's connections.
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
         del connections[alias]
         ContentType.objects.clear_cache()
 

@@ -359,6 +359,9 @@ def test_backend_options():
     postgres = database_config("postgres://postgres@127.0.0.1:5432/nocoflo")
     assert postgres["TEST"] == {"NAME": "test_nocoflo"}
     assert "init_command" not in postgres["OPTIONS"]
+    # Requests reuse open connections from a pool, checked before each is handed out.
+    assert postgres["OPTIONS"]["pool"]["max_size"] >= 10
+    assert postgres["CONN_HEALTH_CHECKS"] is True
     sqlite = database_config("sqlite:////tmp/nocoflo.sqlite3")
     assert "journal_mode=WAL" in sqlite["OPTIONS"]["init_command"]
     assert sqlite["OPTIONS"]["transaction_mode"] == "IMMEDIATE"

@@ -156,7 +156,7 @@ def test_two_processes_behind_nginx(cluster):
             before = int(grid.cell(bob, 0, "quantity").inner_text())
             grid.start_editing(alice, 0, "quantity")
             bob.locator(f"{grid.PINNED} .ag-row[row-index='0'] .nocoflo-lock").wait_for(
-                timeout=5_000
+                timeout=10_000
             )
             assert row(bob, 0, grid.PINNED).locator(".nocoflo-lock").get_attribute("title") == (
                 "alice is editing"
@@ -193,11 +193,11 @@ def test_two_processes_behind_nginx(cluster):
             editor.press("Enter")
             alice.get_by_text("Saved quantity").wait_for()
             bob.wait_for_function(
-                f"(value) => {FIRST_ROW_QUANTITY} === value", arg=str(new_value), timeout=5_000
+                f"(value) => {FIRST_ROW_QUANTITY} === value", arg=str(new_value), timeout=10_000
             )
-            bob.get_by_text("alice changed 1 cell").wait_for(timeout=5_000)
+            bob.get_by_text("alice changed 1 cell").wait_for(timeout=10_000)
             bob.wait_for_function(
-                "() => !document.querySelector('.ag-row.nocoflo-row-locked')", timeout=5_000
+                "() => !document.querySelector('.ag-row.nocoflo-row-locked')", timeout=10_000
             )
             status, stored = call(cluster, "GET", f"/api/tables/{table}/rows/{key}", token)
             assert (status, stored["quantity"]) == (200, new_value)

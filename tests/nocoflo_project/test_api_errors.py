@@ -58,3 +58,23 @@ def test_unexpected_errors_are_logged_not_shown(admin_client, failing_tables, ca
     assert response.json() == {"message": "Something went wrong on the server; it has been logged"}
     assert "secret internals" not in response.content.decode()
     assert "unexpected error in GET /api/tables" in caplog.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "json_answer"),
+    [("/api/tables", True), ("/admin/auth/user/", False), ("/accounts/login/", False)],
+)
+def test_a_nul_character_in_a_parameter_is_a_clear_400(admin_client, path, json_answer):
+    """PostgreSQL cannot hold a NUL in text: such a parameter is refused before any query."""
+    response = admin_client.get(path, {"q": "a\x00b"})
+    assert response.status_code == 400
+    if json_answer:
+        assert response.json() == {"message": "Text with a NUL character (\\u0000) cannot be used"}
+    else:
+        assert b"NUL character" in response.content
+    form = admin_client.post(
+        "/accounts/login/", "username=x%00&password=y",
+        content_type="application/x-www-form-urlencoded",
+    )  # fmt: skip
+    assert form.status_code == 400
