@@ -16,8 +16,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 @pytest.fixture
 def uvicorn_calls(monkeypatch):
+    from nocoflo_project.management.commands import serve as serve_command
+
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    # No server runs here, so no settling loop either: it would outlive the test's database.
+    monkeypatch.setattr(serve_command, "settle_pending_changes", lambda *args, **kwargs: None)
     return calls
 
 

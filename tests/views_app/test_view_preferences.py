@@ -18,7 +18,15 @@ from views_app import preferences
 from views_app.base import BaseView
 from views_app.models import ViewPreference
 
-from .conftest import grid_state, page_db, record_javascript, settle, sign_in, the_grid
+from .conftest import (
+    grid_state,
+    page_db,
+    record_javascript,
+    settle,
+    sign_in,
+    the_grid,
+    until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -90,6 +98,8 @@ async def choose(user: User, view_name: str) -> None:
     with user:
         switcher(user).value = view_name
     await settle(0.3)
+    # A busy machine opens the chosen view's page later, never another one.
+    await until(lambda: f"view={view_name}" in (user.back_history or [""])[-1], 10)
 
 
 def emit(user: User, event: str, args) -> None:
