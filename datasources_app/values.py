@@ -156,9 +156,21 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is not a number JSON can hold")
+    return number
+
+
+def strict_json(text: str | bytes) -> Any:
+    """JSON as the standard has it. Python's parser also takes NaN and Infinity (and turns 1e999
+    into infinity), which no other program reads back and no database column holds: ValueError."""
+    return json.loads(text, parse_float=_finite, parse_constant=_not_json)
+
+
 def _json(raw: Any) -> Any:
-    # NaN and Infinity are Python's extensions, not JSON: no other program could read them back.
-    return json.loads(raw, parse_constant=_not_json) if isinstance(raw, str) else raw
+    return strict_json(raw) if isinstance(raw, str) else raw
 
 
 def _uuid(raw: Any) -> uuid.UUID:

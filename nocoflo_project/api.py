@@ -7,9 +7,7 @@ Signed-in browser sessions authenticate it (with CSRF on writes), and so do API 
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from typing import Any
 
 from django.conf import settings
@@ -29,22 +27,12 @@ from datasources_app.errors import DatasourceError, InvalidValue, RowLocked, Wri
 from datasources_app.export_api import router as export_router
 from datasources_app.history_api import router as history_router
 from datasources_app.import_api import router as import_router
+from datasources_app.values import strict_json
 from plugins_app.api import router as plugins_router
 from plugins_app.manager import PluginError
 from views_app.api import router as views_router
 
 log = logging.getLogger("nocoflo.api")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is not a number JSON can hold")
-    return number
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _refuse_nul(data: Any) -> None:
@@ -70,7 +58,7 @@ class StrictJsonParser(Parser):
     names), cannot store it, so it is refused the same whatever the databases."""
 
     def parse_body(self, request: HttpRequest) -> Any:
-        data = json.loads(request.body, parse_float=_finite, parse_constant=_not_json)
+        data = strict_json(request.body)
         _refuse_nul(data)
         return data
 
