@@ -42,8 +42,9 @@ ensure_venv() {
   wanted="$(sha256sum pyproject.toml | cut -d' ' -f1) ${extras}"
   if [ ! -f "$stamp" ] || ! grep -qxF "$wanted" "$stamp"; then
     echo "Installing Nocoflo${extras:+ with [$extras]} into .venv"
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+    # The stamp is written only after a complete install, so a failed one is tried again.
+    .venv/bin/python -m pip install --quiet --upgrade pip &&
+      .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}" || return 1
     echo "$wanted" >>"$stamp"
   fi
   export PATH="$PWD/.venv/bin:$PATH"
