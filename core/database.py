@@ -41,10 +41,10 @@ def database_config(url: str) -> dict:
             # cache between threads, whose table locks fail at once instead of waiting.
             test.setdefault("NAME", str(Path(name).with_name(f"test_{Path(name).name}")))
     elif engine == POSTGRESQL:
-        # Opening a PostgreSQL connection starts a server process (milliseconds of its CPU), and
-        # under ASGI each request runs in a thread of its own, so Django's persistent connections
-        # are never reused: a pool hands each request a connection that is already open, checked
-        # first (health checks) so one the server dropped is replaced, not handed out.
+        # Opening a PostgreSQL connection starts a server process (milliseconds of its CPU): a
+        # pool hands each request a connection that is already open, checked first (health
+        # checks) so one the server dropped is replaced, not handed out, and shares them between
+        # the API's worker threads and the pages' threads.
         options.setdefault("pool", {"min_size": 1, "max_size": 20, "timeout": 10})
         config.setdefault("CONN_HEALTH_CHECKS", True)
     elif engine == MYSQL:
@@ -54,6 +54,12 @@ def database_config(url: str) -> dict:
         options.setdefault("init_command", "SET sql_mode='STRICT_TRANS_TABLES'")
         test.setdefault("CHARSET", "utf8mb4")
         test.setdefault("COLLATION", "utf8mb4_unicode_ci")
+    if engine in (SQLITE, MYSQL):
+        # The API's requests run on a fixed pool of worker threads (nocoflo_project.asgi), so
+        # each thread keeps its connection between requests instead of opening and closing one
+        # per request; a connection that broke is replaced before it is used (health checks).
+        config.setdefault("CONN_MAX_AGE", 300)
+        config.setdefault("CONN_HEALTH_CHECKS", True)
     if engine != SQLITE and config.get("NAME"):
         # Named explicitly so the test database is never a guess: test_<name> on the same server.
         test.setdefault("NAME", f"test_{config['NAME']}")

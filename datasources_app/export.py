@@ -6,10 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-
-from asgiref.sync import sync_to_async
 
 from .base import Query
 from .rows import OpenTable, read_page
@@ -53,17 +51,16 @@ def json_chunk(page: dict, first: bool) -> str:
     return ("" if first else ",\n") + body
 
 
-def start(opened: OpenTable, query: Query, fmt: str) -> AsyncIterator[str]:
+def start(opened: OpenTable, query: Query, fmt: str) -> Iterator[str]:
     """Read the first page now, so a bad filter or a datasource that is down is answered with an
     error before any of the download is sent; the rest streams."""
     source = pages(opened, query)
     return _stream(next(source), source, fmt)
 
 
-async def _stream(first_page: dict, source: Iterator[dict], fmt: str) -> AsyncIterator[str]:
-    # Each further page is read in Django's sync thread as it is needed, so a slow download
-    # never holds more than one page.
-    next_page: Callable[[], dict | None] = sync_to_async(lambda: next(source, None))
+def _stream(first_page: dict, source: Iterator[dict], fmt: str) -> Iterator[str]:
+    # The server sends each chunk before the next page is read (its worker thread produces the
+    # download as it goes), so a slow download never holds more than one page.
     if fmt == "json":
         yield "["
     page: dict | None = first_page
@@ -73,6 +70,6 @@ async def _stream(first_page: dict, source: Iterator[dict], fmt: str) -> AsyncIt
         if chunk:
             yield chunk
             first = False
-        page = await next_page()
+        page = next(source, None)
     if fmt == "json":
         yield "]\n"

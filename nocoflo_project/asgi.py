@@ -3,6 +3,12 @@
 Django answers /admin/, /api/, /accounts/, /static/ and /healthz; NiceGUI (on FastAPI) answers
 everything else, including its websocket. Mounting Django under Starlette would turn the prefix
 into SCRIPT_NAME and break Django's URLs, so requests are dispatched by path instead.
+
+Django runs as a WSGI application on a fixed pool of worker threads (a2wsgi): its views, the
+ORM and the datasources are synchronous, and Django's own ASGI handler would start a thread per
+request and hop between threads at every middleware, which costs more than the rows API's query
+itself. Each worker keeps its database connection between requests, and a streamed response (an
+export) is produced in its worker, a chunk at a time.
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nocoflo_project.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
-django_app = get_asgi_application()
+django_app = get_wsgi_application()
 
+from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from nicegui import ui  # noqa: E402
 
@@ -69,7 +76,8 @@ def build_application() -> Dispatcher:
     )
     # Django serves its own static files (admin, API docs); a production set-up may put a web
     # server in front after `collectstatic`.
-    return Dispatcher(ASGIStaticFilesHandler(django_app), fastapi_app)
+    django = WSGIMiddleware(StaticFilesHandler(django_app), workers=settings.NOCOFLO_API_THREADS)
+    return Dispatcher(django, fastapi_app)
 
 
 application = build_application()

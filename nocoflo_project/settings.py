@@ -185,6 +185,9 @@ NOCOFLO_PLUGIN_CALL_TIMEOUT = env.float("NOCOFLO_PLUGIN_CALL_TIMEOUT", default=3
 # How often each server process applies plugin changes made in the admin of another process and
 # records its plugins' health and call counts.
 NOCOFLO_PLUGIN_SYNC_SECONDS = env.float("NOCOFLO_PLUGIN_SYNC_SECONDS", default=2.0)
+# Worker threads of one server process for Django's requests (API, admin, sign-in): as many
+# requests run at once, each on a database connection it keeps; more wait their turn.
+NOCOFLO_API_THREADS = env.int("NOCOFLO_API_THREADS", default=16)
 # Load a plugin directory's file again when it changes (`manage.py serve --reload-plugins`).
 NOCOFLO_RELOAD_PLUGINS = env.bool("NOCOFLO_RELOAD_PLUGINS", default=False)
 # Set by `manage.py serve`: the server process runs the plugin watcher (tests do not).

@@ -8,7 +8,6 @@ import json
 import sqlite3
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.test import Client
 
 from core.models import ColumnMeta, TableGrant, TableMeta
@@ -20,11 +19,7 @@ pytestmark = pytest.mark.integration
 
 def _body(response) -> str:
     assert response.streaming, "an export is streamed, never built whole in memory"
-
-    async def collect() -> bytes:
-        return b"".join([part async for part in response.streaming_content])
-
-    return async_to_sync(collect)().decode()
+    return b"".join(response.streaming_content).decode()
 
 
 def _url(table, **params) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.test import Client
 from nicegui.testing import User
 
@@ -784,10 +784,7 @@ def test_export_streams_every_row(csv_source, people_table, expected, admin_user
     assert response.status_code == 200
     assert response.streaming
 
-    async def collect() -> bytes:
-        return b"".join([part async for part in response.streaming_content])
-
-    text = async_to_sync(collect)().decode()
+    text = b"".join(response.streaming_content).decode()
     exported = list(csv.reader(io.StringIO(text)))
     assert exported[0] == HEADER
     want = sort_rows(expected, [("qty", True)])

@@ -10,7 +10,6 @@ import json
 import sqlite3
 
 import pytest
-from asgiref.sync import async_to_sync
 
 from core.models import TableMeta
 from datasources_app.values import encode_key
@@ -28,10 +27,7 @@ def _orders(demo_db, sql: str, *params):
 
 
 def _streamed(response) -> bytes:
-    async def collect() -> bytes:
-        return b"".join([part async for part in response.streaming_content])
-
-    return async_to_sync(collect)()
+    return b"".join(response.streaming_content)
 
 
 def attempt(client, action: str, table: TableMeta):

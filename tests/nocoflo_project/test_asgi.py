@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from a2wsgi import WSGIMiddleware
+from django.conf import settings
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from fastapi import FastAPI
 
 pytestmark = pytest.mark.unit
@@ -106,8 +108,11 @@ def test_the_application_exposes_fastapi_as_app(asgi_module):
     application = asgi_module.application
     assert isinstance(application, asgi_module.Dispatcher)
     assert isinstance(application.app, FastAPI)
-    assert isinstance(application.django, ASGIStaticFilesHandler)
-    assert application.django.application is asgi_module.django_app
+    # Django runs as WSGI on a pool of worker threads, its static files served in front of it.
+    assert isinstance(application.django, WSGIMiddleware)
+    assert isinstance(application.django.app, StaticFilesHandler)
+    assert application.django.app.application is asgi_module.django_app
+    assert application.django.executor._max_workers == settings.NOCOFLO_API_THREADS
     assert set(asgi_module.DJANGO_PREFIXES) == {
         "/admin/",
         "/api/",
