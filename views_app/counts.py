@@ -11,9 +11,14 @@ def approximate(count: int, accuracy: Any = "exact") -> str:
     if accuracy == "at_least":
         return f"more than {count:,}"
     if accuracy == "estimate":
+        # Halves round up, in whole numbers: the grid's JavaScript (grid_js.ROWS_TEXT) says the
+        # same before the server does.
         if count >= 1_000_000:
-            return "about " + f"{count / 1_000_000:.1f}".removesuffix(".0") + " million"
-        return f"about {round(count, 3 - len(str(count))):,}"  # three significant digits
+            tenths = (count + 50_000) // 100_000
+            decimal = f".{tenths % 10}" if tenths % 10 else ""
+            return f"about {tenths // 10:,}{decimal} million"
+        step = 10 ** max(len(str(count)) - 3, 0)  # three significant digits
+        return f"about {(count + step // 2) // step * step:,}"
     return f"{count:,}"
 
 

@@ -21,6 +21,12 @@ pytestmark = pytest.mark.unit
         (1_000_000, "estimate", "about 1 million rows"),
         (52_345, "estimate", "about 52,300 rows"),
         (10_000, "at_least", "more than 10,000 rows"),
+        # Halves round up (the grid's JavaScript says the same, tests/views_app/test_grid_js.py).
+        (52_350, "estimate", "about 52,400 rows"),
+        (52_250, "estimate", "about 52,300 rows"),
+        (1_250_000, "estimate", "about 1.3 million rows"),
+        (1_049_999, "estimate", "about 1 million rows"),
+        (12, "estimate", "about 12 rows"),
     ],
 )
 def test_rows_text(count, accuracy, shown):

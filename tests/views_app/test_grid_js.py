@@ -15,11 +15,13 @@ import pytest
 
 from views_app.builtin.grid_js import (
     KEY_FIELD,
+    ROWS_TEXT,
     datasource_js,
     export_js,
     recount_js,
     set_search_js,
 )
+from views_app.counts import rows_text
 
 pytestmark = pytest.mark.unit
 
@@ -67,12 +69,13 @@ def run_datasource(
     end: int = 100,
     setup: str = "",
     blocks: list[tuple[int, int]] | None = None,
+    count_id: str = "",
 ) -> dict:
     reply = reply or {"ok": True, "body": {"rows": [], "count": 0, "next": None}}
     script = HARNESS % {
         "reply": json.dumps(reply),
         "setup": setup,
-        "datasource": datasource_js(URL, KINDS, GRID_ID),
+        "datasource": datasource_js(URL, KINDS, GRID_ID, count_id),
         "blocks": json.dumps(blocks or [(start, end)]),
         "sort": json.dumps(sort or []),
         "filters": json.dumps(filters or {}),
@@ -144,7 +147,7 @@ def test_datasource_js_sizes_the_grid_by_an_estimate_without_ending_it(accuracy)
             "count_accuracy": accuracy}  # fmt: skip
     setup = """
 globalThis.getElement = (id) => ({api: {setRowCount: (n, found) =>
-  calls.sized = [id, n, found]}});
+  calls.sized = [id, n, found], setGridOption: () => {}}});
 """
     calls = run_datasource({"ok": True, "body": body}, setup=setup)
     assert calls["success"][0][1] == -1
@@ -323,3 +326,35 @@ setTimeout(() => { EXPORT; }, 5);
         "columns": ["status", "id"],
     }
     assert query == {"format": "csv", "q": "smith"}
+
+
+def test_count_words_in_javascript_are_the_servers():
+    cases = [
+        (count, accuracy)
+        for accuracy in ("exact", "estimate", "at_least")
+        for count in (0, 1, 2, 12, 999, 1_000, 10_000, 52_250, 52_345, 52_350, 999_499, 1_000_000,
+                      1_049_999, 1_050_000, 1_250_000, 10_234_567, 123_456_789)
+    ]  # fmt: skip
+    script = f"const t = {ROWS_TEXT};\n" + (
+        f"console.log(JSON.stringify({json.dumps(cases)}.map(([n, a]) => t(n, a))));"
+    )
+    done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [rows_text(count, accuracy) for count, accuracy in cases]
+
+
+def test_datasource_js_shows_rows_and_count_together():
+    """The count line and the end of the loading overlay come with the rows, not a server
+    round trip later."""
+    setup = """
+    const label = {textContent: 'counting rows…'};
+    globalThis.document = {getElementById: (id) => (id === 'c42' ? label : null)};
+    const options = {};
+    globalThis.getElement = () => ({api: {setGridOption: (k, v) => { options[k] = v; },
+                                          setRowCount: () => {}}});
+    Object.defineProperty(calls, 'shown', {enumerable: true,
+                                           get: () => [label.textContent, options.loading]});
+    """
+    body = {"rows": [], "count": 10_234_567, "count_accuracy": "estimate", "next": "c"}
+    calls = run_datasource({"ok": True, "body": body}, setup=setup, count_id="c42")
+    assert calls["shown"] == ["about 10.2 million rows", False]

@@ -9,8 +9,27 @@ import json
 
 KEY_FIELD = "__nocoflo_key__"
 
+# The count line's words, as views_app.counts.rows_text says them (tests hold the two together):
+# the grid shows its count as soon as the rows arrive, without waiting for the server's answer.
+ROWS_TEXT = """(count, accuracy) => {
+  const n = Math.round(Number(count)), group = (x) => x.toLocaleString('en-US');
+  let words = group(n);
+  if (accuracy === 'at_least') {
+    words = 'more than ' + group(n);
+  } else if (accuracy === 'estimate' && n >= 1000000) {
+    const tenths = Math.floor((n + 50000) / 100000);
+    words = 'about ' + group(Math.floor(tenths / 10)) + (tenths % 10 ? '.' + (tenths % 10) : '')
+      + ' million';
+  } else if (accuracy === 'estimate') {
+    const step = 10 ** Math.max(String(n).length - 3, 0);
+    words = 'about ' + group(Math.floor((n + Math.floor(step / 2)) / step) * step);
+  }
+  return words + (n === 1 && accuracy === 'exact' ? ' row' : ' rows');
+}"""
+
 _DATASOURCE = """(() => {
   const url = %(url)s, kinds = %(kinds)s, gridId = %(grid_id)s, keyField = %(key_field)s;
+  const countId = %(count_id)s, rowsText = %(rows_text)s;
   const ops = {equals: 'eq', notEqual: 'ne', lessThan: 'lt', lessThanOrEqual: 'lte',
                greaterThan: 'gt', greaterThanOrEqual: 'gte', contains: 'contains',
                startsWith: 'startswith'};
@@ -96,13 +115,17 @@ _DATASOURCE = """(() => {
             last = params.startRow + rows.length;
           }
           params.successCallback(rows, last);
+          const grid = typeof getElement === 'function' ? getElement(gridId) : null;
           if (counted) {
+            // Rows and count show at once; the server, told next, says the same.
+            const label = typeof document === 'object' && document.getElementById(countId);
+            if (label) label.textContent = rowsText(body.count, body.count_accuracy || 'exact');
+            if (grid && grid.api) grid.api.setGridOption('loading', false);
             emitEvent('nocoflo-grid-count-' + gridId,
                       {count: body.count, accuracy: body.count_accuracy || 'exact'});
           }
           // An estimate or a lower bound sizes the scrollbar; the grid still asks for rows past
           // it until a block comes back short.
-          const grid = typeof getElement === 'function' ? getElement(gridId) : null;
           if (counted && !exact && last < 0 && grid && grid.api) {
             grid.api.setRowCount(Math.max(body.count, params.startRow + rows.length), false);
           }
@@ -117,13 +140,16 @@ _DATASOURCE = """(() => {
 })()"""
 
 
-def datasource_js(url: str, kinds: dict[str, str], grid_id: int) -> str:
-    """The JavaScript of the grid's datasource for one table."""
+def datasource_js(url: str, kinds: dict[str, str], grid_id: int, count_id: str = "") -> str:
+    """The JavaScript of the grid's datasource for one table; `count_id` is the element id of
+    the count line it fills in."""
     return _DATASOURCE % {
         "url": json.dumps(url),
         "kinds": json.dumps(kinds),
         "grid_id": json.dumps(grid_id),
         "key_field": json.dumps(KEY_FIELD),
+        "count_id": json.dumps(count_id),
+        "rows_text": ROWS_TEXT,
     }
 
 

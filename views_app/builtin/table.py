@@ -197,7 +197,9 @@ class TableGrid(GridSettings, Collaboration):
             ui.aggrid(options).classes("w-full nocoflo-grid").style("height: calc(100vh - 190px)")
         )
         self.grid = grid
-        grid.options[":datasource"] = datasource_js(f"/api/tables/{table.pk}/rows", kinds, grid.id)
+        grid.options[":datasource"] = datasource_js(
+            f"/api/tables/{table.pk}/rows", kinds, grid.id, self.count_label.html_id
+        )
         grid.on("cellValueChanged", self.on_cell_changed)
         self.setup_settings(grid)
         ui.on(f"nocoflo-grid-count-{grid.id}", lambda e: self.show_count(e.args))
