@@ -7,9 +7,11 @@ wrote, so a revert never silently undoes a later edit by someone else.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from core import audit
 from core.models import Change
@@ -110,14 +112,35 @@ def _all_columns(opened: rows.OpenTable) -> list:
     return list(opened.table.columns.all())
 
 
+def _settle_age() -> float:
+    """How old a pending entry must be to be settled: a write still in flight (in this or
+    another server process) is not."""
+    return 3 * settings.NOCOFLO_STATEMENT_TIMEOUT
+
+
+def seconds_until_settleable() -> float | None:
+    """Seconds until the oldest pending entry too young to settle now may be settled (a crash
+    just before a restart leaves such entries); None when there is none."""
+    age = _settle_age()
+    now = timezone.now()
+    first = (
+        Change.objects.filter(state=Change.State.PENDING, at__gt=now - timedelta(seconds=age))
+        .order_by("at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    if first is None:
+        return None
+    return max((first + timedelta(seconds=age) - now).total_seconds(), 0.0)
+
+
 def settle(entries: list[Change] | None = None) -> dict[str, int]:
     """Decide what pending entries (a crash between writing data and confirming) mean, by
     reading their rows: done when the row shows the change, failed when it does not, left
     pending while the datasource cannot be reached. Answers counts by outcome."""
     counts = {"done": 0, "failed": 0, "unknown": 0}
     if entries is None:
-        # Writes still in flight (in this or another server process) are not settled.
-        entries = audit.pending(older_than_seconds=3 * settings.NOCOFLO_STATEMENT_TIMEOUT)
+        entries = audit.pending(older_than_seconds=_settle_age())
     for entry in entries:
         try:
             happened = _happened(entry)

@@ -410,6 +410,19 @@ def test_settle_changes_command_settles_old_pending_entries(ann, orders_table, c
     assert Change.objects.get(pk=recent[0].pk).state == "pending"  # a write still in flight
 
 
+def test_an_entry_too_young_to_settle_says_when_it_may_be(ann, orders_table, settings):
+    """A server restarted right after a crash settles its entries once they come of age, not a
+    whole settling interval later."""
+    settings.NOCOFLO_STATEMENT_TIMEOUT = 10  # settled when 30 s old
+    assert changes.seconds_until_settleable() is None
+    (entry,) = audit.begin(ann, orders_table, "update", KEY_1, [("comment", None, "x")])
+    Change.objects.filter(pk=entry.pk).update(at=timezone.now() - timedelta(seconds=20))
+    assert 9 < changes.seconds_until_settleable() <= 10
+    Change.objects.filter(pk=entry.pk).update(at=timezone.now() - timedelta(seconds=40))
+    assert changes.seconds_until_settleable() is None  # old enough: settle() takes it now
+    assert [e.pk for e in audit.pending(older_than_seconds=30)] == [entry.pk]
+
+
 # --- hidden columns ---------------------------------------------------------------------------
 
 

@@ -79,6 +79,9 @@ def test_the_app_path_names_the_dispatcher(uvicorn_calls, fresh_manager, asgi_mo
     assert import_from_string(args[0]) is asgi_module.application
 
 
+# Transactional: the admin account is made on a connection of its own, in a thread, while the
+# application is built.
+@pytest.mark.django_db(transaction=True)
 def test_serve_prepare_sets_up_first_in_the_same_process(
     uvicorn_calls, fresh_manager, settings, tmp_path, monkeypatch
 ):
@@ -95,3 +98,20 @@ def test_serve_prepare_sets_up_first_in_the_same_process(
     assert get_user_model().objects.get(username="admin").check_password("serve-prepare-1")
     assert output.endswith("Nocoflo on http://127.0.0.1:8000\n")
     assert len(uvicorn_calls) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_prepare_refuses_to_start_when_the_admin_cannot_be_made(
+    uvicorn_calls, fresh_manager, settings, tmp_path, monkeypatch
+):
+    from core.management.commands import ensure_admin
+
+    def broken(self, *args, **options):
+        raise RuntimeError("no admin today")
+
+    settings.NOCOFLO_DEMO_DB = tmp_path / "demo.sqlite3"
+    settings.NOCOFLO_DEMO_ORDERS = 20
+    monkeypatch.setattr(ensure_admin.Command, "handle", broken)
+    with pytest.raises(RuntimeError, match="no admin today"):
+        serve("--prepare")
+    assert uvicorn_calls == []

@@ -8,6 +8,7 @@ import uvicorn
 from django.conf import settings
 from django.core.management import call_command
 
+from nocoflo_project.management.commands.prepare import prepare
 from nocoflo_project.management.startup_checks import StartupCommand
 from plugins_app.store import sync_plugin_configs
 
@@ -25,20 +26,52 @@ def settle_pending_changes(every: float | None = None, stop: threading.Event | N
     server never sets it)."""
     from django.db import connection
 
-    from datasources_app.changes import settle
+    from datasources_app.changes import seconds_until_settleable, settle
 
     stop = stop or threading.Event()
     while True:
+        wait = every
         try:
+            # Entries too young to settle now (a crash just before this start) are settled as
+            # soon as they may be, not a whole interval later. Asked before settling, so an
+            # entry that comes of age in between is settled now or on the next pass.
+            soon = seconds_until_settleable()
             counts = settle()
             if counts["done"] or counts["failed"]:
                 log.info("settled pending changes: %s", counts)
+            if soon is not None and every is not None:
+                wait = min(every, soon + 0.1)
         except Exception:
             log.exception("settling pending changes failed")
         finally:
             connection.close()
-        if every is None or stop.wait(every):
+        if wait is None or stop.wait(wait):
             return
+
+
+class AdminCheck(threading.Thread):
+    """`manage.py ensure_admin` in a thread of its own; `finish` waits for it and raises what
+    it raised, so a server never starts without its admin account."""
+
+    def __init__(self, stdout) -> None:
+        super().__init__(name="nocoflo-admin", daemon=True)
+        self.out = stdout
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            call_command("ensure_admin", stdout=self.out)
+        except BaseException as exc:  # handed to finish(), in the command's thread
+            self.error = exc
+        finally:
+            connection.close()
+
+    def finish(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 class Command(StartupCommand):
@@ -61,8 +94,13 @@ class Command(StartupCommand):
         )
 
     def handle(self, *args, **options):
+        admin = None
         if options["prepare"]:
-            call_command("prepare", stdout=self.stdout)
+            prepare(self.stdout, admin=False)
+            # Checking NOCOFLO_ADMIN_PASSWORD against the stored hash is half a second of
+            # PBKDF2, which lets go of the GIL: it runs while the application is built below.
+            admin = AdminCheck(self.stdout)
+            admin.start()
         # Read when the server builds the app: in this process, and from the environment in
         # the one --reload starts.
         os.environ["NOCOFLO_WATCH_PLUGINS"] = "true"
@@ -75,6 +113,10 @@ class Command(StartupCommand):
             target=settle_pending_changes, args=(SETTLE_EVERY_SECONDS,), name="nocoflo-settle",
             daemon=True,
         ).start()  # fmt: skip
+        if admin is not None:
+            if not options["reload"]:  # with --reload the server builds it in a new process
+                import nocoflo_project.asgi  # noqa: F401
+            admin.finish()
         self.stdout.write(f"Nocoflo on http://{options['host']}:{options['port']}")
         uvicorn.run(
             "nocoflo_project.asgi:application",
