@@ -21,7 +21,7 @@ MS = r"([\d.]+) /\s+([\d.]+)"
 # Every line of the table, in order; the offset line has no Datasette figure (no offset paging
 # on its tables) and the informational lines no target.
 CASES = (
-    "first page (with count)|first page, Datasette _nocount|keyset page after id 1,800|"
+    "first page (with count)|first page, neither counts|keyset page after id 1,800|"
     "offset page at row 1,800|sort -ordered_at (indexed)|sort quantity (unindexed)|"
     "filter status = shipped|filter status = shipped, both count|filter comment contains gift|"
     "search q=gift (D: comment__contains)|chart: count per status|count shown to the user"
