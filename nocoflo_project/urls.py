@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import path, re_path
 
 from core.throttle import AdminSignInForm, SignInForm
 from core.views import register_by_invite
@@ -14,6 +14,11 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def api_not_found(request, rest: str):
+    """Any other path under /api/: a JSON answer like the API's own errors, not an HTML page."""
+    return JsonResponse({"message": f"No such API endpoint: /api/{rest}"}, status=404)
+
+
 admin.site.site_header = "Nocoflo administration"
 admin.site.site_title = "Nocoflo admin"
 admin.site.index_title = "Users, permissions, datasources and plugins"
@@ -23,7 +28,10 @@ admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The API's root has no endpoint (ninja would answer it with an HTML page).
+    path("api/", api_not_found, {"rest": ""}),
     path("api/", api.urls),
+    re_path(r"^api/(?P<rest>.*)$", api_not_found),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(

@@ -78,3 +78,16 @@ def test_a_nul_character_in_a_parameter_is_a_clear_400(admin_client, path, json_
         content_type="application/x-www-form-urlencoded",
     )  # fmt: skip
     assert form.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/api/nothing", "/api/tables/1/nothing/here", "/api/"])
+def test_an_unknown_api_path_is_a_json_404(client, admin_client, path):
+    for who in (client, admin_client):
+        response = who.get(path)
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["message"].startswith("No such API endpoint")
+
+
+def test_a_known_path_still_answers(admin_client):
+    assert admin_client.get("/api/tables").status_code == 200
