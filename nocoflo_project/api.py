@@ -28,6 +28,7 @@ from datasources_app.export_api import router as export_router
 from datasources_app.history_api import router as history_router
 from datasources_app.import_api import router as import_router
 from datasources_app.values import strict_json
+from nocoflo_project.middleware import NUL_MESSAGE
 from plugins_app.api import router as plugins_router
 from plugins_app.manager import PluginError
 from views_app.api import router as views_router
@@ -35,14 +36,18 @@ from views_app.api import router as views_router
 log = logging.getLogger("nocoflo.api")
 
 
+class UnreadableBody(ValueError):
+    """A request body the API cannot take; its message says why, for the 400 answer."""
+
+
 def _refuse_nul(data: Any) -> None:
-    """ValueError when any text in the parsed body holds a NUL character."""
+    """UnreadableBody when any text in the parsed body holds a NUL character."""
     pending = [data]
     while pending:  # a loop, not recursion: the body may nest as deep as json reads
         item = pending.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                raise ValueError("text with a NUL character")
+                raise UnreadableBody(NUL_MESSAGE)
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())
@@ -58,7 +63,14 @@ class StrictJsonParser(Parser):
     names), cannot store it, so it is refused the same whatever the databases."""
 
     def parse_body(self, request: HttpRequest) -> Any:
-        data = strict_json(request.body)
+        try:
+            data = strict_json(request.body)
+        except UnicodeDecodeError:
+            raise UnreadableBody("The request body is not UTF-8 text") from None
+        except RecursionError:
+            raise UnreadableBody("The request body is nested too deeply") from None
+        except ValueError as exc:  # json's errors say where: "Expecting value: line 1 column 9"
+            raise UnreadableBody(f"The request body is not valid JSON: {exc}") from None
         _refuse_nul(data)
         return data
 
@@ -89,7 +101,9 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError):
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError):
-    return api.create_response(request, {"message": str(exc)}, status=exc.status_code)
+    # ninja answers every unreadable body "Cannot parse request body"; ours says why.
+    message = str(exc.__cause__) if isinstance(exc.__cause__, UnreadableBody) else str(exc)
+    return api.create_response(request, {"message": message}, status=exc.status_code)
 
 
 @api.exception_handler(ValidationError)

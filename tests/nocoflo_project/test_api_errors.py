@@ -91,3 +91,21 @@ def test_an_unknown_api_path_is_a_json_404(client, admin_client, path):
 
 def test_a_known_path_still_answers(admin_client):
     assert admin_client.get("/api/tables").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"values": {"qty": NaN}}', "The request body is not valid JSON: NaN is not JSON"),
+        (b'{"values": {"qty": 1e999}}', "The request body is not valid JSON: 1e999 is not a"),
+        (b'{"values": ', "The request body is not valid JSON: Expecting value: line 1 column 12"),
+        (b'{"values": {"c": "\\u0000"}}', "Text with a NUL character (\\u0000) cannot be used"),
+        (b"[" * 100_000 + b"]" * 100_000, "The request body is nested too deeply"),
+        (b'{"values": "\xff"}', "The request body is not UTF-8 text"),
+    ],
+)
+def test_an_unreadable_body_is_a_400_that_says_why(admin_client, body, message):
+    response = admin_client.post("/api/tables/1/rows", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["message"].startswith(message)
