@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .base import Query
@@ -51,14 +51,18 @@ def json_chunk(page: dict, first: bool) -> str:
     return ("" if first else ",\n") + body
 
 
-def start(opened: OpenTable, query: Query, fmt: str) -> Iterator[str]:
+def start(
+    opened: OpenTable, query: Query, fmt: str, client_gone: Callable[[], bool] = lambda: False
+) -> Iterator[str]:
     """Read the first page now, so a bad filter or a datasource that is down is answered with an
-    error before any of the download is sent; the rest streams."""
+    error before any of the download is sent; the rest streams, until `client_gone()`."""
     source = pages(opened, query)
-    return _stream(next(source), source, fmt)
+    return _stream(next(source), source, fmt, client_gone)
 
 
-def _stream(first_page: dict, source: Iterator[dict], fmt: str) -> Iterator[str]:
+def _stream(
+    first_page: dict, source: Iterator[dict], fmt: str, client_gone: Callable[[], bool]
+) -> Iterator[str]:
     # The server sends each chunk before the next page is read (its worker thread produces the
     # download as it goes), so a slow download never holds more than one page.
     if fmt == "json":
@@ -70,6 +74,8 @@ def _stream(first_page: dict, source: Iterator[dict], fmt: str) -> Iterator[str]
         if chunk:
             yield chunk
             first = False
+        if client_gone():  # a cancelled download reads no further page
+            return
         page = next(source, None)
     if fmt == "json":
         yield "]\n"

@@ -10,6 +10,7 @@ from ninja import Router
 from ninja.errors import HttpError
 
 from core.errors_api import TABLE_ERRORS
+from nocoflo_project.disconnect import client_gone
 
 from . import export, rows
 from .api import MAX_LIMIT, parse_query
@@ -53,7 +54,8 @@ def export_rows(
     query = parse_query(MAX_LIMIT, 0, None, sort, q, filters)
     query.columns = _columns(columns)
     response = StreamingHttpResponse(
-        export.start(opened, query, format), content_type=export.FORMATS[format]
+        export.start(opened, query, format, client_gone(request)),
+        content_type=export.FORMATS[format],
     )
     response["Content-Disposition"] = (
         f'attachment; filename="{_filename(opened.table.label, format)}"'

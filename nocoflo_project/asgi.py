@@ -27,6 +27,8 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from nicegui import ui  # noqa: E402
 
+from nocoflo_project.disconnect import SCOPE_KEY, DisconnectWatch  # noqa: E402
+
 DJANGO_PREFIXES = ("/admin/", "/api/", "/accounts/", "/static/", "/healthz")
 
 
@@ -49,7 +51,12 @@ class Dispatcher:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
                 return
-            await self.django(scope, receive, send)
+            # A streamed answer (an export) stops when its client goes away.
+            watch = DisconnectWatch(receive)
+            try:
+                await self.django({**scope, SCOPE_KEY: watch.gone}, watch.receive, send)
+            finally:
+                await watch.stop()
         else:
             await self.app(scope, receive, send)
 
