@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from fastapi import FastAPI
 
+from nocoflo_project.disconnect import SCOPE_KEY
+
 pytestmark = pytest.mark.unit
 
 
@@ -59,7 +61,10 @@ async def test_django_paths_go_to_django(apps, sent, path):
     dispatcher, django, other = apps
     scope = {"type": "http", "path": path}
     await dispatcher(scope, receive, sent)
-    assert django.scopes == [scope]
+    # The same request, with the event that tells a streamed answer its client went away.
+    (given,) = django.scopes
+    assert given == {**scope, SCOPE_KEY: given[SCOPE_KEY]}
+    assert not given[SCOPE_KEY].is_set()
     assert other.scopes == []
 
 

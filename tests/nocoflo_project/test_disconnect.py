@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from a2wsgi import WSGIMiddleware
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.db import connections
 from django.test import Client
 
 from datasources_app import export
@@ -70,10 +73,18 @@ def test_an_abandoned_export_reads_no_further_page(
             "headers": [(b"host", b"testserver"), (b"cookie", cookie)],
             "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
         }  # fmt: skip
-        await asgi_module.application(scope, receive, send)
+        await application(scope, receive, send)
         return sent[0]["status"], sent
 
-    status, sent = asyncio.run(download())
+    # The application's dispatcher and Django on a worker of their own, whose database
+    # connection is closed after the test (the shared application's workers outlive tests).
+    django = WSGIMiddleware(StaticFilesHandler(asgi_module.django_app), workers=1)
+    application = asgi_module.Dispatcher(django, asgi_module.application.app)
+    try:
+        status, sent = asyncio.run(download())
+    finally:
+        django.executor.submit(connections.close_all).result()
+        django.executor.shutdown()
     assert status == 200
     assert 1 <= len(read) <= 3, f"{len(read)} pages read after the client left"
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
