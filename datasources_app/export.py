@@ -52,7 +52,7 @@ def json_chunk(page: dict, first: bool) -> str:
 
 
 def start(
-    opened: OpenTable, query: Query, fmt: str, client_gone: Callable[[], bool] = lambda: False
+    opened: OpenTable, query: Query, fmt: str, client_gone: Callable[[], bool]
 ) -> Iterator[str]:
     """Read the first page now, so a bad filter or a datasource that is down is answered with an
     error before any of the download is sent; the rest streams, until `client_gone()`."""
