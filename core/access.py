@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from . import metadata_cache
 from .models import TableGrant, TableMeta
 
 ACTIONS = ("read", "write", "delete", "owner")
@@ -41,23 +42,29 @@ def granted_actions(user: Any, table: TableMeta) -> frozenset[str]:
         cache = {}
         setattr(user, _CACHE, cache)
     if table.pk not in cache:
-        allowed: set[str] = set()
-        flags = (
-            _grants_of(user)
-            .filter(table=table)
-            .values_list("can_read", "can_write", "can_delete", "is_owner")
+        cache[table.pk] = metadata_cache.remember(
+            ("grants", user.pk, table.pk), lambda: _granted(user, table)
         )
-        for read, write, delete, owner in flags:
-            if owner:
-                allowed.update(ACTIONS)
-            if write:
-                allowed.update(("read", "write"))
-            if delete:
-                allowed.update(("read", "delete"))
-            if read:
-                allowed.add("read")
-        cache[table.pk] = frozenset(allowed)
     return cache[table.pk]
+
+
+def _granted(user: Any, table: TableMeta) -> frozenset[str]:
+    allowed: set[str] = set()
+    flags = (
+        _grants_of(user)
+        .filter(table=table)
+        .values_list("can_read", "can_write", "can_delete", "is_owner")
+    )
+    for read, write, delete, owner in flags:
+        if owner:
+            allowed.update(ACTIONS)
+        if write:
+            allowed.update(("read", "write"))
+        if delete:
+            allowed.update(("read", "delete"))
+        if read:
+            allowed.add("read")
+    return frozenset(allowed)
 
 
 def can(user: Any, action: str, table: TableMeta | None = None) -> bool:

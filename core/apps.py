@@ -6,4 +6,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Nocoflo tables"
 
     def ready(self) -> None:
-        from . import throttle  # noqa: F401  (counts failed sign-ins, clears them on sign-in)
+        from . import (
+            metadata_cache,
+            throttle,  # noqa: F401  (counts failed sign-ins, clears them on sign-in)
+        )
+
+        metadata_cache.watch()

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from . import access
+from . import access, metadata_cache
 from .models import TableGrant, TableMeta
 
 _FLAGS = {"read": "can_read", "write": "can_write", "delete": "can_delete", "owner": "is_owner"}
@@ -88,4 +88,5 @@ def replace_grants(user: Any, table: TableMeta, grants: list[dict[str, Any]]) ->
         for grant in parsed:
             grant.table = table
         TableGrant.objects.bulk_create(parsed)
+        metadata_cache.changed()  # bulk_create sends no signals
     return list_grants(table)

@@ -36,6 +36,8 @@ DEFAULT_CHUNK_SIZE = 2000
 # Rows `migrate` creates by itself in any database; they never count as data already there.
 MIGRATE_CREATES = ("contenttypes.ContentType", "auth.Permission")
 SESSIONS = "sessions.Session"
+# Not data: the token of a state that a copy or restore replaces (core/metadata_cache.py).
+NOT_COPIED = ("core.MetadataRevision",)
 
 
 def add_chunk_size_argument(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +115,10 @@ def copied_models(include_sessions: bool = True, registry=global_apps) -> list[t
     models = [
         model
         for model in registry.get_models(include_auto_created=True)
-        if model._meta.managed and not model._meta.proxy and not model._meta.swapped
+        if model._meta.managed
+        and not model._meta.proxy
+        and not model._meta.swapped
+        and model._meta.label not in NOT_COPIED
     ]
     if not include_sessions:
         models = [model for model in models if model._meta.label != SESSIONS]

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from .metadata_cache import RevisedQuerySet
+
 
 class TableMeta(models.Model):
     """A table (or view) of a datasource, as discovered from the database."""
@@ -21,6 +23,8 @@ class TableMeta(models.Model):
     key_columns = models.JSONField(default=list, blank=True)
     visible = models.BooleanField(default=True)
     discovered_at = models.DateTimeField(auto_now=True)
+
+    objects = RevisedQuerySet.as_manager()
 
     class Meta:
         ordering = ["datasource__name", "schema", "name"]
@@ -95,6 +99,8 @@ class ColumnMeta(models.Model):
     choices = models.JSONField(default=list, blank=True)
     visible = models.BooleanField(default=True)
 
+    objects = RevisedQuerySet.as_manager()
+
     class Meta:
         ordering = ["table", "position"]
         constraints = [models.UniqueConstraint(fields=["table", "name"], name="unique_column")]
@@ -132,6 +138,8 @@ class TableGrant(models.Model):
     can_delete = models.BooleanField(default=False)
     # Owners may do everything with the table, see its hidden columns and share it.
     is_owner = models.BooleanField(default=False)
+
+    objects = RevisedQuerySet.as_manager()
 
     class Meta:
         ordering = ["table", "user__username", "group__name"]
@@ -350,3 +358,20 @@ class SignInFailure(models.Model):
 
     def __str__(self) -> str:
         return f"failed sign-in as {self.username} from {self.address} at {self.at}"
+
+
+class MetadataRevision(models.Model):
+    """One row whose token changes with every change to the metadata that requests read (users,
+    groups, permissions, sessions, datasources, tables, columns, grants): see core/metadata_cache.
+
+    A random token, not a counter: a transaction that is rolled back cannot bring back a value
+    under which another state was remembered.
+    """
+
+    token = models.CharField(max_length=32)
+
+    class Meta:
+        verbose_name = "metadata revision"
+
+    def __str__(self) -> str:
+        return self.token

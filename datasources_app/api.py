@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+import orjson
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Schema, Status
 from ninja.errors import HttpError
@@ -182,7 +183,16 @@ def list_rows(
     page = rows.read_page(rows.open_table(request.user, table_id), query)
     # The page is plain JSON already; skipping re-validation of every cell keeps this hot path
     # fast (PageOut still documents the shape).
-    return HttpResponse(json.dumps(page, ensure_ascii=False), content_type="application/json")
+    return HttpResponse(page_json(page), content_type="application/json")
+
+
+def page_json(page: dict) -> bytes:
+    """A page as JSON text (UTF-8)."""
+    try:
+        # Column names may be str subclasses (SQLAlchemy's quoted_name): NON_STR_KEYS takes them.
+        return orjson.dumps(page, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # an integer wider than 64 bits, which only the standard library writes
+        return json.dumps(page, ensure_ascii=False).encode()
 
 
 def _version(if_match: str | None, body_version: str | None = None) -> str | None:

@@ -5,6 +5,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from core import crypto
+from core.metadata_cache import RevisedQuerySet
 
 
 class DatasourceConfig(models.Model):
@@ -28,6 +29,8 @@ class DatasourceConfig(models.Model):
         default=False, help_text="Nothing can be written through this datasource."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RevisedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

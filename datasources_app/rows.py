@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from core import access, audit, events, locks
+from core import access, audit, events, locks, metadata_cache
 from core.models import Change, ColumnMeta, TableMeta
 
 from .base import BaseDatasource, Query
@@ -103,15 +103,22 @@ class OpenTable:
 def open_table(user: Any, table_id: Any) -> OpenTable:
     """The table if the user may read it; TableNotFound otherwise (no hint that it exists)."""
     try:
-        table = TableMeta.objects.select_related("datasource").get(pk=int(table_id))
+        pk = int(table_id)
+        table, columns = metadata_cache.remember(("table", pk), lambda: _table_and_columns(pk))
     except (TableMeta.DoesNotExist, TypeError, ValueError):
         raise TableNotFound("No such table") from None
     if not table.visible or not access.can(user, "read", table):
         raise TableNotFound("No such table")
-    columns = list(table.columns.all())
-    if not access.sees_hidden_columns(user, table):
-        columns = [c for c in columns if c.visible]
+    sees_hidden = access.sees_hidden_columns(user, table)
+    columns = [c for c in columns if sees_hidden or c.visible]
     return OpenTable(user=user, table=table, columns=columns)
+
+
+def _table_and_columns(pk: int) -> tuple[TableMeta, list[ColumnMeta]]:
+    """A table with its datasource and columns. Remembered and shared between requests: read
+    it, never change it (OpenTable.columns is a list of the request's own)."""
+    table = TableMeta.objects.select_related("datasource").get(pk=pk)
+    return table, list(table.columns.all())
 
 
 def _require(opened: OpenTable, action: str, doing: str) -> None:

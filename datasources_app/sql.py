@@ -30,7 +30,7 @@ from .errors import (
     RowNotFound,
     WriteConflict,
 )
-from .values import ColumnSpec, coerce, to_json
+from .values import ColumnSpec, coerce, rows_to_json, to_json
 
 log = logging.getLogger("nocoflo.datasources")
 
@@ -432,13 +432,12 @@ class SQLAlchemyDatasource(BaseDatasource):
             result = conn.execute(stmt).all()
             if query.with_count:
                 total, accuracy = self.page_count(conn, table, conditions, query.exact_count)
-        # Positions, not names: this loop runs for every row of every page.
-        kind_list = [kinds.get(n, "") for n in names]
-        rows = []
-        for record in result:
-            key = {k: record[i] for k, i in zip(keys, key_at, strict=True)}
-            values = {n: to_json(k, v) for n, k, v in zip(names, kind_list, record, strict=False)}
-            rows.append((key, values))
+        values = rows_to_json(names, [kinds.get(n, "") for n in names], result)
+        # Positions, not names: this runs for every row of every page.
+        rows = [
+            ({k: record[i] for k, i in zip(keys, key_at, strict=True)}, row)
+            for record, row in zip(result, values, strict=True)
+        ]
         next_cursor = None
         if len(result) == query.limit:
             if self._keyset_ok(table, order):

@@ -14,6 +14,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any
 
 from .errors import InvalidValue
@@ -244,13 +245,48 @@ def to_json(kind: str, value: Any) -> Any:
     return value
 
 
+# Values that are JSON as they are in any column but a boolean one (to_json's first cases).
+_AS_IS = frozenset({int, str, type(None)})
+_NUMBERS = frozenset({int, float, type(None)})
+
+
+def rows_to_json(names: list[str], kinds: list[str], records: list[Any]) -> list[dict[str, Any]]:
+    """Rows' values (each in the order of `names`, whose kinds are `kinds`) as JSON by name.
+
+    It runs for every page: column by column, a column of plain numbers and text (most columns)
+    is taken as it is, its types checked in one pass, and only other columns are converted
+    cell by cell with to_json.
+    """
+    rows = [dict(zip(names, record, strict=False)) for record in records]
+    for at, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+        cells = list(map(itemgetter(at), records))
+        types = set(map(type, cells))
+        if kind != "boolean" and (types <= _AS_IS or (types <= _NUMBERS and _finite(cells))):
+            continue
+        for row, value in zip(rows, cells, strict=True):
+            row[name] = to_json(kind, value)
+    return rows
+
+
+def _finite(numbers: list[Any]) -> bool:
+    """Whether no number is NaN or infinite: their sum is finite (None and zeros left out)."""
+    try:
+        return math.isfinite(sum(filter(None, numbers)))
+    except OverflowError:  # an integer too large for a float: let to_json look at each
+        return False
+
+
 _KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def encode_key(values: list[Any]) -> str:
     """An opaque, URL-safe row key for the values of a row's key columns."""
-    # Runs for every row of every page: one shared encoder, not json.dumps' set-up each time.
-    raw = _KEY_ENCODER.encode([to_json("", v) for v in values])
+    # Runs for every row of every page: an integer key (most tables) is written directly, others
+    # with one shared encoder, not json.dumps' set-up each time.
+    if len(values) == 1 and type(values[0]) is int:
+        raw = f"[{values[0]}]"
+    else:
+        raw = _KEY_ENCODER.encode([to_json("", v) for v in values])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

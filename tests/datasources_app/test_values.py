@@ -1,13 +1,24 @@
 """Validation and JSON conversion of cell values, and opaque row keys."""
 
+import base64
 import datetime as dt
+import json
 import uuid
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datasources_app.errors import InvalidValue
-from datasources_app.values import ColumnSpec, coerce, decode_key, encode_key, to_json
+from datasources_app.values import (
+    ColumnSpec,
+    coerce,
+    decode_key,
+    encode_key,
+    rows_to_json,
+    to_json,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -207,3 +218,56 @@ def test_key_label_and_key_from_text():
     assert key_from_text(encode_key([42]), ["integer"]) == encode_key([42])
     assert key_from_text("abc", ["text"]) == encode_key(["abc"])
     assert key_from_text("1, 2, 3", ["integer", "integer"]) == "1, 2, 3"  # matches no row
+
+
+# --- whole pages: rows_to_json is to_json, cell by cell ---------------------------------------
+
+KINDS = ["integer", "real", "text", "boolean", "datetime", "json", "decimal", "blob", ""]
+CELLS = [
+    None, 0, 1, -7, 2**63 - 1, 2**70, 0.0, 1.5, -2.25, 1e308, float("nan"), float("inf"),
+    float("-inf"), "", "text", "0", "yes", True, False, b"\x00\x01", Decimal("1.10"),
+    dt.datetime(2026, 1, 2, 3, 4, 5), dt.date(2026, 1, 2), [1, dt.date(2026, 1, 2)],
+    {"a": 1}, uuid.UUID(int=5),
+]  # fmt: skip
+
+
+@given(
+    st.lists(st.sampled_from(KINDS), min_size=1, max_size=5).flatmap(
+        lambda kinds: st.tuples(
+            st.just(kinds),
+            st.lists(
+                st.lists(st.sampled_from(CELLS), min_size=len(kinds), max_size=len(kinds)),
+                max_size=6,
+            ),
+        )
+    )
+)
+def test_rows_to_json_converts_each_cell_as_to_json_does(page):
+    kinds, records = page
+    names = [f"c{i}" for i in range(len(kinds))]
+    expected = [
+        {n: to_json(k, v) for n, k, v in zip(names, kinds, record, strict=True)}
+        for record in records
+    ]
+    got = rows_to_json(names, kinds, records)
+    # NaN is not equal to itself: compare as text.
+    assert repr(got) == repr(expected)
+
+
+def test_rows_to_json_takes_plain_columns_as_they_are():
+    names, kinds = ["id", "price", "paid", "when"], ["integer", "real", "boolean", "datetime"]
+    records = [(1, 2.5, 1, dt.datetime(2026, 1, 2, 3, 4)), (2, None, 0, None)]
+    assert rows_to_json(names, kinds, records) == [
+        {"id": 1, "price": 2.5, "paid": True, "when": "2026-01-02 03:04:00"},
+        {"id": 2, "price": None, "paid": False, "when": None},
+    ]
+    inf = rows_to_json(["price"], ["real"], [(1.0,), (float("inf"),)])
+    assert inf == [{"price": 1.0}, {"price": "inf"}]
+
+
+@pytest.mark.parametrize("values", [[42], [-1], [0], [2**70], ["a"], [1, "b"], [None], [True]])
+def test_an_integer_key_is_the_same_key_written_the_short_way(values):
+    # Keys are stored (the audit log's row_key): the short way must write the very same text.
+    long_way = json.dumps([to_json("", v) for v in values], separators=(",", ":"))
+    assert encode_key(values) == base64.urlsafe_b64encode(long_way.encode()).decode().rstrip("=")
+    assert decode_key(encode_key(values), len(values)) == [to_json("", v) for v in values]

@@ -29,6 +29,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.models import Model
 from django.db.utils import Error as DatabaseError
 
+from core import metadata_cache
 from core.management.commands.backup_metadata import FORMAT, FORMAT_VERSION
 from core.metadata_transfer import (
     DEFAULT_CHUNK_SIZE,
@@ -211,6 +212,8 @@ class Command(BaseCommand):
         if MigrationExecutor(target).migration_plan(graph.leaf_nodes()):
             self.stdout.write("Migrating the restored metadata to this version of Nocoflo")
             call_command("migrate", database=target.alias, interactive=False, verbosity=0)
+        # Processes serving this database forget what they remember of the state before.
+        metadata_cache.changed(target.alias)
         return restored
 
     def load(self, path: Path, target: BaseDatabaseWrapper, models: list, size: int) -> dict:
