@@ -17,8 +17,10 @@ The file is only read. The server's metadata goes to a throwaway data directory.
 
 Cases (100-row pages): the first page with its count, a keyset page 90% deep (after the id 90%
 of the way from the first id to the last: Nocoflo's cursor, Datasette's ``_next``, sqlite3's
-``WHERE id > ?``), an offset page 90% deep, sort on an indexed and an unindexed column, an
-equality and a contains filter, a search, a chart aggregate (rows per status), the count shown
+``WHERE id > ?``), an offset page 90% deep, sort on an indexed and an unindexed column (and
+the unindexed one again with Datasette given Nocoflo's ORDER BY, ties broken by the key, through
+its SQL API: its ``_sort`` leaves ties unordered, which a sort of few distinct values finishes
+sooner; for information), an equality and a contains filter, a search, a chart aggregate (rows per status), the count shown
 to the user, and ``--concurrency`` clients paging by keyset for ``--seconds`` (requests per
 second; each server half the time twice, in the order Nocoflo, Datasette, Datasette, Nocoflo).
 Datasette gets ``_nocount=1`` and Nocoflo ``count=false`` on every line except the first page,
@@ -291,6 +293,7 @@ def build_cases(servers: Servers) -> list[Case]:
         ),
         sort_case(s, "ordered_at", "indexed", descending=True),
         sort_case(s, "quantity", "unindexed"),
+        same_order_case(s, "quantity"),
         Case(
             "filter status = shipped",
             Side(nocoflo_ids(s, {**uncounted, "filters": filters(("status", "eq", "shipped"))})),
@@ -352,6 +355,28 @@ def sort_case(s: Servers, column: str, kind: str, descending: bool = False) -> C
         Side(datasette_ids(s, {"_sort_desc" if descending else "_sort": column, "_nocount": 1})),
         Side(sqlite_ids(s, f"ORDER BY {column} {order}, id {order} LIMIT {PAGE}")),
         target="ratio",
+    )
+
+
+def same_order_case(s: Servers, column: str) -> Case:
+    """The unindexed sort again, Datasette given the same ORDER BY through its SQL API.
+
+    Datasette's ``_sort`` orders by the column alone, so rows with equal values come in no
+    defined order and cost the sort no second comparison; Nocoflo breaks ties by the key, as
+    keyset paging needs (the next page starts after the last row's value and key)."""
+    sql = f"SELECT * FROM orders ORDER BY {column}, id LIMIT {PAGE}"  # noqa: S608 - constants
+
+    def datasette() -> list:
+        return [
+            row["id"]
+            for row in fetch_page(s.datasette, s.sql_path, {"sql": sql, "_shape": "array"})
+        ]
+
+    return Case(
+        f"sort {column}, ties by id (D: same SQL)",
+        Side(nocoflo_ids(s, {"limit": PAGE, "count": "false", "sort": column})),
+        Side(datasette),
+        Side(sqlite_ids(s, f"ORDER BY {column}, id LIMIT {PAGE}")),
     )
 
 

@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
@@ -34,6 +35,11 @@ _token: str | None = None
 _entries: dict[Any, tuple[float, Any]] = {}
 
 
+# The token a Django request read first: one read serves all it remembers (see per_request).
+_UNREAD = object()
+_request_token: ContextVar[Any] = ContextVar("nocoflo_metadata_revision", default=_UNREAD)
+
+
 def revision(using: str = DEFAULT_DB_ALIAS) -> str | None:
     """The metadata's current token; None when there is none (a database just flushed)."""
     with connections[using].cursor() as cursor:
@@ -42,13 +48,37 @@ def revision(using: str = DEFAULT_DB_ALIAS) -> str | None:
     return row[0] if row else None
 
 
+def per_request(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Middleware: a request reads the revision once, for everything it remembers, as of its
+    start; a change it makes itself is read again (`changed`)."""
+
+    def middleware(request: Any) -> Any:
+        reset = _request_token.set(None)  # None: not read yet in this request
+        try:
+            return get_response(request)
+        finally:
+            _request_token.reset(reset)
+
+    return middleware
+
+
+def _current() -> str | None:
+    scoped = _request_token.get()
+    if scoped is _UNREAD:  # outside a request (page events, commands): read each time
+        return revision()
+    if scoped is None:
+        scoped = revision()
+        _request_token.set(scoped)
+    return scoped
+
+
 def remember(key: Any, load: Callable[[], T], keep: Callable[[T], bool] | None = None) -> T:
     """`load()`, or what it answered before under the same revision.
 
     `keep(value)` says whether a value may be remembered and, when one is found, whether it still
     holds (a session that has expired since). Exceptions of `load` are never remembered.
     """
-    token = revision()
+    token = _current()
     if token is None:
         return load()
     now = time.monotonic()
@@ -84,6 +114,8 @@ def changed(using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
     token = secrets.token_hex(16)
     if not MetadataRevision.objects.using(using).filter(pk=1).update(token=token):
         MetadataRevision.objects.using(using).get_or_create(pk=1, defaults={"token": token})
+    if _request_token.get() is not _UNREAD:
+        _request_token.set(None)  # the rest of this request reads the new revision
     forget()
 
 

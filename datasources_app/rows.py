@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +22,7 @@ from django.conf import settings
 from core import access, audit, events, locks, metadata_cache
 from core.models import Change, ColumnMeta, TableMeta
 
-from .base import BaseDatasource, Query
+from .base import BaseDatasource, Page, Query
 from .connections import datasource_for
 from .errors import (
     DatasourceError,
@@ -144,17 +147,26 @@ def read_page(opened: OpenTable, query: Query) -> dict:
         if flt.column not in visible:
             raise DatasourceError(f"Cannot filter on unknown column {flt.column!r}")
     page = opened.datasource.get_page(opened.config, query)
-    keys = opened.table.key_columns
     return {
         "columns": page.columns,
         "rows": [
-            {"key": encode_key([key[k] for k in keys]) if keys else None, "values": values}
-            for key, values in page.rows
+            {"key": key, "values": values}
+            for key, (_, values) in zip(_row_keys(opened, page), page.rows, strict=True)
         ],
         "count": page.count,
         "count_accuracy": page.count_accuracy if page.count is not None else None,
         "next": page.next,
     }
+
+
+def _row_keys(opened: OpenTable, page: Page) -> Iterable[str | None]:
+    """The encoded key of each row of a page (None for tables without a key)."""
+    keys = opened.table.key_columns
+    if not keys:
+        return repeat(None, len(page.rows))
+    found = map(itemgetter(*keys), (key for key, _ in page.rows))
+    # itemgetter of one name gives the value itself: zip makes it a 1-tuple.
+    return map(encode_key, zip(found) if len(keys) == 1 else found)
 
 
 def cursor_after_row(opened: OpenTable, row_key: str) -> str:

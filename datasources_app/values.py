@@ -8,12 +8,14 @@ column).
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import json
 import math
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -21,6 +23,7 @@ from .errors import InvalidValue
 
 TRUE_WORDS = {"true", "t", "yes", "y", "1", "on"}
 FALSE_WORDS = {"false", "f", "no", "n", "0", "off"}
+_BOOLEAN_WORDS = frozenset(TRUE_WORDS | FALSE_WORDS)
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ def to_json(kind: str, value: Any) -> Any:
     if (plain is str or plain is int) and kind != "boolean":
         return value
     if kind == "boolean" and isinstance(value, int | str):
-        return _boolean(value) if str(value).strip().lower() in TRUE_WORDS | FALSE_WORDS else value
+        return _boolean(value) if str(value).strip().lower() in _BOOLEAN_WORDS else value
     if isinstance(value, bytes | bytearray | memoryview):
         return f"({len(bytes(value))} bytes)"
     if isinstance(value, dt.datetime):
@@ -248,6 +251,8 @@ def to_json(kind: str, value: Any) -> Any:
 # Values that are JSON as they are in any column but a boolean one (to_json's first cases).
 _AS_IS = frozenset({int, str, type(None)})
 _NUMBERS = frozenset({int, float, type(None)})
+_INTEGERS = frozenset({int, type(None)})
+_SQL_BOOLEANS = {0: False, 1: True, None: None}
 
 
 def rows_to_json(names: list[str], kinds: list[str], records: list[Any]) -> list[dict[str, Any]]:
@@ -257,18 +262,24 @@ def rows_to_json(names: list[str], kinds: list[str], records: list[Any]) -> list
     is taken as it is, its types checked in one pass, and only other columns are converted
     cell by cell with to_json.
     """
-    rows = [dict(zip(names, record, strict=False)) for record in records]
+    # map, not a comprehension: no Python frame per row. A record may hold more than `names`
+    # (columns the query selected to sort by): zip stops at the names.
+    rows = list(map(dict, map(zip, repeat(names), records)))
     for at, (name, kind) in enumerate(zip(names, kinds, strict=True)):
         cells = list(map(itemgetter(at), records))
         types = set(map(type, cells))
-        if kind != "boolean" and (types <= _AS_IS or (types <= _NUMBERS and _finite(cells))):
+        if kind != "boolean" and (types <= _AS_IS or (types <= _NUMBERS and _all_finite(cells))):
             continue
+        if kind == "boolean" and types <= _INTEGERS and set(cells) <= _SQL_BOOLEANS.keys():
+            cells = list(map(_SQL_BOOLEANS.get, cells))  # 0, 1 and NULL: most boolean columns
+        else:
+            cells = [to_json(kind, value) for value in cells]
         for row, value in zip(rows, cells, strict=True):
-            row[name] = to_json(kind, value)
+            row[name] = value
     return rows
 
 
-def _finite(numbers: list[Any]) -> bool:
+def _all_finite(numbers: list[Any]) -> bool:
     """Whether no number is NaN or infinite: their sum is finite (None and zeros left out)."""
     try:
         return math.isfinite(sum(filter(None, numbers)))
@@ -277,6 +288,7 @@ def _finite(numbers: list[Any]) -> bool:
 
 
 _KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def encode_key(values: list[Any]) -> str:
@@ -284,10 +296,11 @@ def encode_key(values: list[Any]) -> str:
     # Runs for every row of every page: an integer key (most tables) is written directly, others
     # with one shared encoder, not json.dumps' set-up each time.
     if len(values) == 1 and type(values[0]) is int:
-        raw = f"[{values[0]}]"
+        raw = b"[%d]" % values[0]
     else:
-        raw = _KEY_ENCODER.encode([to_json("", v) for v in values])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        raw = _KEY_ENCODER.encode([to_json("", v) for v in values]).encode()
+    # base64.urlsafe_b64encode, without its two layers of Python calls.
+    return binascii.b2a_base64(raw, newline=False).translate(_URL_SAFE).decode().rstrip("=")
 
 
 def decode_key(key: str, width: int) -> list[Any]:

@@ -4,16 +4,23 @@ Django answers /admin/, /api/, /accounts/, /static/ and /healthz; NiceGUI (on Fa
 everything else, including its websocket. Mounting Django under Starlette would turn the prefix
 into SCRIPT_NAME and break Django's URLs, so requests are dispatched by path instead.
 
-Django runs as a WSGI application on a fixed pool of worker threads (a2wsgi): its views, the
+Django runs as a WSGI application on fixed pools of worker threads (a2wsgi): its views, the
 ORM and the datasources are synchronous, and Django's own ASGI handler would start a thread per
 request and hop between threads at every middleware, which costs more than the rows API's query
 itself. Each worker keeps its database connection between requests, and a streamed response (an
 export) is produced in its worker, a chunk at a time.
+
+Two pools: the API's requests, short by nature (pages of rows, edits), run on a few threads
+(NOCOFLO_API_THREADS): more threads than cores only contend for Python's GIL, at every row a
+database driver reads, and each request costs more CPU. Requests that may take long (exports and
+imports, which stream whole tables) and the admin, sign-in and static files run on a pool of their
+own (NOCOFLO_LONG_THREADS), so a few large downloads never hold up the grid's pages.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nocoflo_project.settings")
 
@@ -30,6 +37,8 @@ from nicegui import ui  # noqa: E402
 from nocoflo_project.disconnect import SCOPE_KEY, DisconnectWatch  # noqa: E402
 
 DJANGO_PREFIXES = ("/admin/", "/api/", "/accounts/", "/static/", "/healthz")
+# API requests that stream a whole table, in or out: they run on the pool for long requests.
+LONG_API = re.compile(r"/api/tables/[^/]+/(export|import)/?")
 
 
 def is_django_path(path: str) -> bool:
@@ -37,11 +46,19 @@ def is_django_path(path: str) -> bool:
     return path.startswith(DJANGO_PREFIXES) or f"{path}/" in DJANGO_PREFIXES
 
 
-class Dispatcher:
-    """Send each request to Django or NiceGUI by its path; lifespan goes to FastAPI."""
+def is_quick_path(path: str) -> bool:
+    """Django's paths whose requests are short by nature: the API but for exports and imports,
+    and the health check."""
+    return (path.startswith("/api/") and not LONG_API.fullmatch(path)) or path == "/healthz"
 
-    def __init__(self, django, fastapi: FastAPI) -> None:
-        self.django = django
+
+class Dispatcher:
+    """Send each request to Django (on the pool for its path) or to NiceGUI; lifespan goes to
+    FastAPI."""
+
+    def __init__(self, django_api, django_long, fastapi: FastAPI) -> None:
+        self.django_api = django_api
+        self.django_long = django_long
         # NiceGUI finds its server by walking `.app` attributes.
         self.app = fastapi
 
@@ -51,10 +68,11 @@ class Dispatcher:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
                 return
+            django = self.django_api if is_quick_path(path) else self.django_long
             # A streamed answer (an export) stops when its client goes away.
             watch = DisconnectWatch(receive)
             try:
-                await self.django({**scope, SCOPE_KEY: watch.gone}, watch.receive, send)
+                await django({**scope, SCOPE_KEY: watch.gone}, watch.receive, send)
             finally:
                 await watch.stop()
         else:
@@ -83,8 +101,12 @@ def build_application() -> Dispatcher:
     )
     # Django serves its own static files (admin, API docs); a production set-up may put a web
     # server in front after `collectstatic`.
-    django = WSGIMiddleware(StaticFilesHandler(django_app), workers=settings.NOCOFLO_API_THREADS)
-    return Dispatcher(django, fastapi_app)
+    django = StaticFilesHandler(django_app)
+    return Dispatcher(
+        WSGIMiddleware(django, workers=settings.NOCOFLO_API_THREADS),
+        WSGIMiddleware(django, workers=settings.NOCOFLO_LONG_THREADS),
+        fastapi_app,
+    )
 
 
 application = build_application()

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "nocoflo_project.middleware.refuse_nul_parameters",
+    "core.metadata_cache.per_request",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -185,9 +186,12 @@ NOCOFLO_PLUGIN_CALL_TIMEOUT = env.float("NOCOFLO_PLUGIN_CALL_TIMEOUT", default=3
 # How often each server process applies plugin changes made in the admin of another process and
 # records its plugins' health and call counts.
 NOCOFLO_PLUGIN_SYNC_SECONDS = env.float("NOCOFLO_PLUGIN_SYNC_SECONDS", default=2.0)
-# Worker threads of one server process for Django's requests (API, admin, sign-in): as many
-# requests run at once, each on a database connection it keeps; more wait their turn.
-NOCOFLO_API_THREADS = env.int("NOCOFLO_API_THREADS", default=16)
+# Worker threads of one server process for Django's requests, each on a database connection it
+# keeps; as many requests run at once, more wait their turn (nocoflo_project/asgi.py). The API's
+# requests but exports and imports: few, as more only contend for Python's GIL.
+NOCOFLO_API_THREADS = env.int("NOCOFLO_API_THREADS", default=4)
+# Exports and imports, which may stream for minutes, and the admin, sign-in and static files.
+NOCOFLO_LONG_THREADS = env.int("NOCOFLO_LONG_THREADS", default=8)
 # Load a plugin directory's file again when it changes (`manage.py serve --reload-plugins`).
 NOCOFLO_RELOAD_PLUGINS = env.bool("NOCOFLO_RELOAD_PLUGINS", default=False)
 # Set by `manage.py serve`: the server process runs the plugin watcher (tests do not).

@@ -51,10 +51,11 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             except sqlite3.OperationalError as exc:
                 raise DatasourceUnavailable(f"Cannot open the SQLite file {path}: {exc}") from exc
 
-        # A connection per API worker thread (NOCOFLO_API_THREADS, 16 by default) and a few for the
-        # pages stays open: one opened past the pool's size is closed again when given back, and
-        # reopening it (and forgetting its counts) at every request of a busy server costs more
-        # than the query. An open SQLite connection is a file handle and its page cache.
+        # A connection per worker thread of a server process (NOCOFLO_API_THREADS and
+        # NOCOFLO_LONG_THREADS, 12 by default) and a few for the pages stays open: one opened past
+        # the pool's size is closed again when given back, and reopening it (and forgetting its
+        # counts) at every request of a busy server costs more than the query. An open SQLite
+        # connection is a file handle and its page cache.
         engine = sa.create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=20)
         limit = self.statement_timeout
 

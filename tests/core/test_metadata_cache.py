@@ -40,7 +40,7 @@ def test_a_repeated_request_reads_no_session_user_table_or_grant(granted, orders
     for table in ("django_session", "auth_user", "core_tablemeta", "core_columnmeta"):
         assert table not in read
     assert "core_tablegrant" not in read
-    assert "core_metadatarevision" in read
+    assert read.count("core_metadatarevision") == 1  # once per request, for all it remembers
 
 
 def test_a_deleted_grant_is_refused_at_the_next_request(granted, orders_table):
@@ -155,3 +155,16 @@ def test_without_a_revision_nothing_is_remembered(db):
     assert len(calls) == 2
     metadata_cache.changed()
     assert metadata_cache.revision() is not None
+
+
+def test_a_request_that_changes_the_metadata_reads_the_new_revision(db, rf):
+    seen = []
+
+    def view(request):
+        metadata_cache.remember("key", lambda: "before")
+        metadata_cache.changed()
+        seen.append(metadata_cache.remember("key", lambda: "after"))
+        return None
+
+    metadata_cache.per_request(view)(rf.get("/"))
+    assert seen == ["after"]

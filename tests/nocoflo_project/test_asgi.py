@@ -25,9 +25,18 @@ class Recorder:
 
 
 @pytest.fixture
-def apps(asgi_module):
-    django, other = Recorder(), Recorder()
-    return asgi_module.Dispatcher(django, other), django, other
+def pools(asgi_module):
+    """A dispatcher with fakes for Django's two pools and NiceGUI."""
+    api, long, other = Recorder(), Recorder(), Recorder()
+    return asgi_module.Dispatcher(api, long, other), api, long, other
+
+
+@pytest.fixture
+def apps(pools):
+    """A dispatcher whose two Django pools are one fake (for where requests go but Django)."""
+    dispatcher, api, long, other = pools
+    dispatcher.django_long = api
+    return dispatcher, api, other
 
 
 async def receive():  # pragma: no cover - never awaited by the fakes
@@ -109,15 +118,43 @@ async def test_lifespan_goes_to_fastapi(apps, sent):
     assert django.scopes == []
 
 
+@pytest.mark.parametrize(
+    ("path", "pool"),
+    [
+        ("/api/tables/3/rows", "api"),
+        ("/api/tables/3/rows/MQ", "api"),
+        ("/api/tables", "api"),
+        ("/api/changes/7/revert", "api"),
+        ("/healthz", "api"),
+        ("/api/tables/3/export", "long"),
+        ("/api/tables/3/import", "long"),
+        ("/api/tables/3/export/", "long"),
+        ("/admin/", "long"),
+        ("/accounts/login/", "long"),
+        ("/static/admin/css/base.css", "long"),
+    ],
+)
+async def test_long_requests_have_a_pool_of_their_own(pools, sent, path, pool):
+    dispatcher, api, long, other = pools
+    await dispatcher({"type": "http", "path": path}, receive, sent)
+    assert (len(api.scopes), len(long.scopes)) == ((1, 0) if pool == "api" else (0, 1))
+    assert other.scopes == []
+
+
 def test_the_application_exposes_fastapi_as_app(asgi_module):
     application = asgi_module.application
     assert isinstance(application, asgi_module.Dispatcher)
     assert isinstance(application.app, FastAPI)
-    # Django runs as WSGI on a pool of worker threads, its static files served in front of it.
-    assert isinstance(application.django, WSGIMiddleware)
-    assert isinstance(application.django.app, StaticFilesHandler)
-    assert application.django.app.application is asgi_module.django_app
-    assert application.django.executor._max_workers == settings.NOCOFLO_API_THREADS
+    # Django runs as WSGI on two pools of worker threads, its static files served in front of it.
+    for pool, size in (
+        (application.django_api, settings.NOCOFLO_API_THREADS),
+        (application.django_long, settings.NOCOFLO_LONG_THREADS),
+    ):
+        assert isinstance(pool, WSGIMiddleware)
+        assert isinstance(pool.app, StaticFilesHandler)
+        assert pool.app.application is asgi_module.django_app
+        assert pool.executor._max_workers == size
+    assert application.django_api.executor is not application.django_long.executor
     assert set(asgi_module.DJANGO_PREFIXES) == {
         "/admin/",
         "/api/",

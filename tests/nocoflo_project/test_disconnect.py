@@ -79,7 +79,7 @@ def test_an_abandoned_export_reads_no_further_page(
     # The application's dispatcher and Django on a worker of their own, whose database
     # connection is closed after the test (the shared application's workers outlive tests).
     django = WSGIMiddleware(StaticFilesHandler(asgi_module.django_app), workers=1)
-    application = asgi_module.Dispatcher(django, asgi_module.application.app)
+    application = asgi_module.Dispatcher(django, django, asgi_module.application.app)
     try:
         status, sent = asyncio.run(download())
     finally:
@@ -104,7 +104,7 @@ def test_the_dispatcher_puts_the_watch_in_django_scopes(asgi_module):
         await asyncio.sleep(3600)
 
     async def call():
-        dispatcher = asgi_module.Dispatcher(django, other)
+        dispatcher = asgi_module.Dispatcher(django, django, other)
         await dispatcher({"type": "http", "path": "/api/tables"}, receive, None)
 
     asyncio.run(call())
