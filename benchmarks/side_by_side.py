@@ -20,15 +20,17 @@ of the way from the first id to the last: Nocoflo's cursor, Datasette's ``_next`
 ``WHERE id > ?``), an offset page 90% deep, sort on an indexed and an unindexed column (and
 the unindexed one again with Datasette given Nocoflo's ORDER BY, ties broken by the key, through
 its SQL API: its ``_sort`` leaves ties unordered, which a sort of few distinct values finishes
-sooner; for information), an equality and a contains filter, a search, a chart aggregate (rows per status), the count shown
-to the user, and ``--concurrency`` clients paging by keyset for ``--seconds`` (requests per
-second; each server half the time twice, in the order Nocoflo, Datasette, Datasette, Nocoflo).
+sooner; for information), an equality and a contains filter, a search, a chart aggregate (rows
+per status), the count shown to the user, and ``--concurrency`` clients paging by keyset for
+``--seconds`` (requests per second; each server half the time twice, in the order Nocoflo,
+Datasette, Datasette, Nocoflo).
 Datasette gets ``_nocount=1`` and Nocoflo ``count=false`` on every line except the first page,
 the "both count" filter line and the count, where each counts as it does for its users (Nocoflo:
 the rowid span as an estimate for a whole table, up to 10,001 matches for a filter or search).
 Datasette has no search without full-text indexes, so its search line is ``comment__contains``
 and has no target; it has no offset paging on tables either (n/a). A case whose warm-up call
-takes over a second is timed at most 5 times.
+takes over a second is timed at most 5 times. Timed calls go over one kept-alive connection per
+client with the standard library's http.client (see KeepAliveClient).
 
 Targets:
 
@@ -45,6 +47,7 @@ benchmark cannot run (a server does not start, sign-in fails, the file is no dem
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -59,6 +62,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -114,10 +118,10 @@ class Case:
 
 @dataclass
 class Servers:
-    nocoflo: httpx.Client
+    nocoflo: KeepAliveClient
     rows_path: str
     aggregate_path: str
-    datasette: httpx.Client
+    datasette: KeepAliveClient
     table_path: str  # Datasette's /<database>/orders.json
     sql_path: str  # Datasette's /<database>.json
     db: sqlite3.Connection
@@ -185,7 +189,7 @@ def start_datasette(db: Path, port: int, log_path: Path) -> subprocess.Popen:
     raise SetupError(f"Datasette did not answer within {STARTUP_S} s")
 
 
-def datasette_route(client: httpx.Client, db: Path) -> str:
+def datasette_route(client: KeepAliveClient, db: Path) -> str:
     answer = client.get("/-/databases.json")
     if answer.status_code != 200:
         raise SetupError(f"Datasette /-/databases.json: HTTP {answer.status_code}")
@@ -195,7 +199,7 @@ def datasette_route(client: httpx.Client, db: Path) -> str:
     raise SetupError(f"Datasette does not serve {db}")
 
 
-def nocoflo_orders(client: httpx.Client) -> int:
+def nocoflo_orders(client: KeepAliveClient) -> int:
     answer = client.get("/api/tables")
     if answer.status_code != 200:
         raise SetupError(f"GET /api/tables: HTTP {answer.status_code}")
@@ -205,16 +209,67 @@ def nocoflo_orders(client: httpx.Client) -> int:
     return ids[0]
 
 
-def nocoflo_client(url: str) -> httpx.Client:
-    client = httpx.Client(base_url=url, timeout=120)
-    login(client, pm.ADMIN, pm.PASSWORD)
-    return client
+class KeepAliveClient:
+    """GET on one kept-alive HTTP/1.1 connection (http.client), for the timed calls of both
+    servers: httpx spends about a millisecond of its own Python on every call, which would be
+    counted against the server measured and, with 20 clients on the same cores, take their CPU.
+    Answers what `fetch_page` reads of an httpx response; errors are httpx.TransportError."""
+
+    def __init__(self, url: str, cookies: dict[str, str] | None = None) -> None:
+        parsed = httpx.URL(url)
+        self.connection = http.client.HTTPConnection(parsed.host, parsed.port, timeout=120)
+        cookie = "; ".join(f"{name}={value}" for name, value in (cookies or {}).items())
+        self.headers = {"Cookie": cookie} if cookie else {}
+
+    def get(self, path: str, params: dict | None = None) -> Answer:
+        target = f"{path}?{urlencode(params)}" if params else path
+        try:
+            try:
+                return self._request(target)
+            except (http.client.RemoteDisconnected, ConnectionResetError):
+                # A server closes a connection idle for a few seconds (uvicorn: 5 s): the
+                # request is sent again, once, on a new connection, as httpx does.
+                return self._request(target)
+        except (OSError, http.client.HTTPException) as exc:
+            raise httpx.TransportError(f"GET {path}: {exc}") from exc
+
+    def _request(self, target: str) -> Answer:
+        try:
+            self.connection.request("GET", target, headers=self.headers)
+            response = self.connection.getresponse()
+            return Answer(response.status, response.read())
+        except (OSError, http.client.HTTPException):
+            self.connection.close()  # the next request opens a new connection
+            raise
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass
+class Answer:
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def nocoflo_client(url: str) -> KeepAliveClient:
+    """A client signed in as the benchmark's admin (signing in through httpx)."""
+    with httpx.Client(base_url=url, timeout=120) as client:
+        login(client, pm.ADMIN, pm.PASSWORD)
+        return KeepAliveClient(url, dict(client.cookies))
 
 
 # --- the calls -----------------------------------------------------------------------------------
 
 
-def nocoflo_rows(servers: Servers, params: dict, client: httpx.Client | None = None) -> dict:
+def nocoflo_rows(servers: Servers, params: dict, client: KeepAliveClient | None = None) -> dict:
     return fetch_page(client or servers.nocoflo, servers.rows_path, params)
 
 
@@ -222,7 +277,7 @@ def nocoflo_ids(servers: Servers, params: dict) -> Callable[[], list]:
     return lambda: [r["values"]["id"] for r in nocoflo_rows(servers, params)["rows"]]
 
 
-def datasette_page(servers: Servers, params: dict, client: httpx.Client | None = None) -> dict:
+def datasette_page(servers: Servers, params: dict, client: KeepAliveClient | None = None) -> dict:
     return fetch_page(client or servers.datasette, servers.table_path, {"_size": PAGE, **params})
 
 
@@ -465,11 +520,7 @@ def concurrent_rps(servers: Servers, url: str, starts: list, kind: str, args) ->
     def worker(n: int) -> None:
         rng = random.Random(n)
         try:
-            client = (
-                nocoflo_client(url)
-                if kind == "nocoflo"
-                else httpx.Client(base_url=url, timeout=120)
-            )
+            client = nocoflo_client(url) if kind == "nocoflo" else KeepAliveClient(url)
         except (*SETUP_ERRORS, httpx.HTTPError):
             failed[n] += 1
             ready.wait()
@@ -680,7 +731,7 @@ def run(args, base: Path) -> bool:
         datasette = start_datasette(db, d_port, base / "datasette.log")
         d_url = f"http://127.0.0.1:{d_port}"
         n_client = nocoflo_client(n_url)
-        d_client = httpx.Client(base_url=d_url, timeout=120)
+        d_client = KeepAliveClient(d_url)
         try:
             table = nocoflo_orders(n_client)
             route = datasette_route(d_client, db)

@@ -734,10 +734,11 @@ def _keyset_condition(order: list[tuple[Any, bool]], after: list[Any]) -> sa.Col
     """Rows strictly after `after` in this order: (a > x) OR (a = x AND b > y) OR ..."""
     alternatives = []
     for i, (column, desc) in enumerate(order):
-        equal_before = [order[j][0] == after[j] for j in range(i)]
         beyond = column < after[i] if desc else column > after[i]
-        alternatives.append(sa.and_(*equal_before, beyond))
-    return sa.or_(*alternatives)
+        equal_before = [order[j][0] == after[j] for j in range(i)]
+        alternatives.append(sa.and_(*equal_before, beyond) if equal_before else beyond)
+    # One column (paging by the key, the common case): the comparison alone.
+    return sa.or_(*alternatives) if len(alternatives) > 1 else alternatives[0]
 
 
 def _encode_cursor(data: dict) -> str:
