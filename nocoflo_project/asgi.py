@@ -68,11 +68,13 @@ class Dispatcher:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
                 return
-            django = self.django_api if is_quick_path(path) else self.django_long
+            if is_quick_path(path):
+                await self.django_api(scope, receive, send)
+                return
             # A streamed answer (an export) stops when its client goes away.
             watch = DisconnectWatch(receive)
             try:
-                await django({**scope, SCOPE_KEY: watch.gone}, watch.receive, send)
+                await self.django_long({**scope, SCOPE_KEY: watch.gone}, watch.receive, send)
             finally:
                 await watch.stop()
         else:

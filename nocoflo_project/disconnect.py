@@ -2,8 +2,9 @@
 
 Django runs as WSGI on worker threads (nocoflo_project.asgi), and WSGI has no word for a client
 that closed the connection: an abandoned download would go on reading the whole table. The
-dispatcher watches the ASGI connection instead and sets an event in the request's scope, which
-a WSGI response reads through `client_gone`.
+dispatcher watches the ASGI connection of each request on the pool for long requests (exports
+among them) and sets an event in the request's scope, which a WSGI response reads through
+`client_gone`.
 """
 
 from __future__ import annotations

@@ -70,11 +70,20 @@ async def test_django_paths_go_to_django(apps, sent, path):
     dispatcher, django, other = apps
     scope = {"type": "http", "path": path}
     await dispatcher(scope, receive, sent)
-    # The same request, with the event that tells a streamed answer its client went away.
     (given,) = django.scopes
+    assert {k: v for k, v in given.items() if k != SCOPE_KEY} == scope
+    assert other.scopes == []
+
+
+@pytest.mark.parametrize("path", ["/api/tables/3/export", "/admin/", "/accounts/login/"])
+async def test_long_requests_are_told_when_their_client_goes_away(pools, sent, path):
+    dispatcher, api, long, other = pools
+    scope = {"type": "http", "path": path}
+    await dispatcher(scope, receive, sent)
+    # The same request, with the event that tells a streamed answer its client went away.
+    (given,) = long.scopes
     assert given == {**scope, SCOPE_KEY: given[SCOPE_KEY]}
     assert not given[SCOPE_KEY].is_set()
-    assert other.scopes == []
 
 
 @pytest.mark.parametrize(

@@ -105,7 +105,7 @@ def test_the_dispatcher_puts_the_watch_in_django_scopes(asgi_module):
 
     async def call():
         dispatcher = asgi_module.Dispatcher(django, django, other)
-        await dispatcher({"type": "http", "path": "/api/tables"}, receive, None)
+        await dispatcher({"type": "http", "path": "/api/tables/1/export"}, receive, None)
 
     asyncio.run(call())
     assert not seen[SCOPE_KEY].is_set()
