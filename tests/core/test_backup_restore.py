@@ -23,7 +23,7 @@ from django.core.management import CommandError, call_command
 from django.db import connections, models, transaction
 from django.db.utils import OperationalError
 
-from core import crypto
+from core import crypto, metadata_cache
 from core.management.commands import backup_metadata
 from core.management.commands.restore_metadata import read_backup
 from core.metadata_transfer import (
@@ -113,6 +113,7 @@ def test_a_backup_restores_every_row_into_new_databases(warehouse, tmp_path, new
     output = _backup(backup, "--chunk-size", "7")  # small chunks: many keyset pages
 
     assert "core.Change" in output and "views_app.ViewPreference" in output
+    assert "core.MetadataRevision" not in output  # not data: a token of this database's state
     # The credentials stay as stored: encrypted in the file, never shown.
     content = gzip.decompress(backup.read_bytes()).decode()
     assert warehouse.password_encrypted in content
@@ -126,6 +127,10 @@ def test_a_backup_restores_every_row_into_new_databases(warehouse, tmp_path, new
     output = _restore(backup, "--to", sqlite_url, "--chunk-size", "5")
     assert "DIFFERS" not in output and "Restored" in output
     _assert_same_rows(sqlite_url)
+    with extra_connection(CHECK_ALIAS, sqlite_url):
+        # A revision of its own, not the backed-up database's: what processes remember of the
+        # metadata is kept there too, and nothing remembered of another state matches it.
+        assert metadata_cache.revision(CHECK_ALIAS) not in (None, metadata_cache.revision())
 
     postgres_url = new_database("postgresql")
     _restore(backup, "--to", postgres_url)
