@@ -107,8 +107,8 @@ def _start_over_unless(token: str) -> None:
         _token = token
 
 
-def changed(using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
-    """Give the metadata a new revision (a signal receiver; in the caller's transaction)."""
+def changed(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Give the metadata a new revision, in the caller's transaction."""
     from .models import MetadataRevision
 
     token = secrets.token_hex(16)
