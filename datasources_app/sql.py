@@ -11,7 +11,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from itertools import groupby, repeat
 from operator import itemgetter
@@ -426,11 +426,10 @@ class SQLAlchemyDatasource(BaseDatasource):
         if page_conditions:
             stmt = stmt.where(*page_conditions)
         stmt = stmt.order_by(*[c.desc() if d else c.asc() for c, d in order])
-        stmt = stmt.limit(query.limit).offset(offset or None)
 
         total, accuracy = None, EXACT
         with self.connect() as conn:
-            result = conn.execute(stmt).all()
+            result = self.select_page(conn, table, stmt, query, offset or 0)
             if query.with_count:
                 total, accuracy = self.page_count(conn, table, conditions, query.exact_count)
         values = rows_to_json(names, [kinds.get(n, "") for n in names], result)
@@ -450,6 +449,13 @@ class SQLAlchemyDatasource(BaseDatasource):
         return Page(
             columns=names, rows=rows, count=total, next=next_cursor, count_accuracy=accuracy
         )
+
+    def select_page(
+        self, conn: Connection, table: sa.Table, stmt: sa.Select, query: Query, offset: int
+    ) -> Sequence[sa.Row]:
+        """The rows of a page: the filtered and ordered statement, limited to the page (a
+        dialect may read them its own way, see SQLiteDatasource)."""
+        return conn.execute(stmt.limit(query.limit).offset(offset or None)).all()
 
     def cursor_value(self, column: sa.ColumnElement, kind: str, value: Any) -> Any:
         """A value of a keyset cursor (JSON, as a page showed it) as the column compares it."""

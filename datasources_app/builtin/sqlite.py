@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +22,7 @@ from sqlalchemy.pool import QueuePool
 
 from plugins_app.hookspecs import hookimpl
 
+from ..base import Query
 from ..errors import DatasourceUnavailable, InvalidQuery, QueryTimeout
 from ..sql import SQLAlchemyDatasource
 from ..values import ColumnSpec
@@ -27,10 +32,34 @@ from ..values import ColumnSpec
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
 # How many distinct counts (per filter and search) each pooled connection remembers.
 COUNT_MEMORY = 64
+# SQLite runs a statement on one core. A page sorted by an unindexed column reads and sorts the
+# whole table; from this many rows (by rowid span) the table is read in rowid ranges on several
+# connections at once (the datasource option `parallel_scans`, default: the CPUs, at most 4).
+SPLIT_MIN_ROWS = 100_000
+# Each range returns its first offset + limit rows; beyond this many, one plain read is cheaper.
+SPLIT_MAX_ROWS = 1_000
+
+
+def _default_parallel_scans() -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cpus or 1))
 
 
 class SQLiteDatasource(SQLAlchemyDatasource):
     label = "SQLite"
+
+    def __init__(self, connection_string: str, config: dict | None = None) -> None:
+        super().__init__(connection_string, config)
+        self.parallel_scans = max(
+            1, int(self.config.get("parallel_scans") or _default_parallel_scans())
+        )
+        self._scan_pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._scan_pool is not None:
+            self._scan_pool.shutdown(wait=False, cancel_futures=True)
+            self._scan_pool = None
+        super().close()
 
     @property
     def path(self) -> Path:
@@ -105,7 +134,18 @@ class SQLiteDatasource(SQLAlchemyDatasource):
         """SQLite keeps no row statistics, but a rowid table's rowids run from min to max: two
         index lookups give the span, exact unless rows were deleted. Tables without rowid
         (views, WITHOUT ROWID) have no estimate."""
-        rowid = sa.literal_column("rowid")
+        span = self._rowid_span(conn, table)
+        return None if span is None else span[1] - span[0] + 1
+
+    def _rowid(self, table: sa.Table) -> sa.ColumnElement | None:
+        """The table's rowid under a name no real column shadows (none if all three are)."""
+        name = next((n for n in ROWID_NAMES if n not in table.c), None)
+        return None if name is None else sa.literal_column(name)  # one of three fixed words
+
+    def _rowid_span(self, conn, table: sa.Table) -> tuple[int, int] | None:
+        rowid = self._rowid(table)
+        if rowid is None:
+            return None
         # Two subqueries: SQLite answers a lone min() or max() from the b-tree's edge, but
         # scans the whole table for both in one select.
         low = sa.select(sa.func.min(rowid)).select_from(table).scalar_subquery()
@@ -116,7 +156,87 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             return None
         if low is None or high is None:
             return None
-        return int(high) - int(low) + 1
+        return int(low), int(high)
+
+    def select_page(
+        self, conn, table: sa.Table, stmt: sa.Select, query: Query, offset: int
+    ) -> Sequence[sa.Row]:
+        """A page sorted by an unindexed column of a large table is read in rowid ranges at
+        once: each range's first rows by the page's order, on a connection of its own, and then
+        the page from those rows alone, by the same statement (so SQLite's own ordering and
+        comparison rules decide, and the values are read once more, together)."""
+        wanted = offset + query.limit
+        ranges = self._split(conn, table, stmt, query, wanted)
+        if ranges is None:
+            return super().select_page(conn, table, stmt, query, offset)
+        rowid = self._rowid(table)
+        parts = [
+            stmt.with_only_columns(rowid).select_from(table).where(*bounds).limit(wanted)
+            for bounds in ranges
+        ]
+        pool = self._scan_pool
+        if pool is None:
+            with self._lock:
+                if self._scan_pool is None:
+                    self._scan_pool = ThreadPoolExecutor(
+                        self.parallel_scans - 1, thread_name_prefix="nocoflo-sqlite-scan"
+                    )
+                pool = self._scan_pool
+        futures = [pool.submit(self._first_rowids, part) for part in parts[1:]]
+        try:
+            found = conn.execute(parts[0]).scalars().all()
+            for future in futures:
+                found += future.result()
+        finally:
+            for future in futures:
+                future.cancel()  # after a failure, ranges not yet started are not read
+        if not found:
+            return []
+        page = stmt.where(rowid.in_(found)).limit(query.limit).offset(offset or None)
+        return conn.execute(page).all()
+
+    def _first_rowids(self, part: sa.Select) -> list:
+        with self.connect() as conn:  # the time limit and error messages as for any read
+            return conn.execute(part).scalars().all()
+
+    def _split(
+        self, conn, table: sa.Table, stmt: sa.Select, query: Query, wanted: int
+    ) -> list[list[sa.ColumnElement]] | None:
+        """The rowid conditions of the ranges to read at once, or None for one plain read: a
+        small table, a page far from the start, an order an index gives, or a plan SQLite would
+        not run as a scan of the whole table and a sort."""
+        if self.parallel_scans < 2 or not query.sort or wanted > SPLIT_MAX_ROWS:
+            return None
+        first = query.sort[0][0]
+        if first in table.c and (
+            table.c[first].primary_key
+            or any(index.columns and index.columns[0] is table.c[first] for index in table.indexes)
+        ):
+            return None  # an index gives the order: no scan to split
+        rowid = self._rowid(table)
+        span = self._rowid_span(conn, table)
+        if rowid is None or span is None or span[1] - span[0] + 1 < SPLIT_MIN_ROWS:
+            return None
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)]
+        reads = [step for step in plan if step.startswith(("SCAN ", "SEARCH "))]
+        if (
+            len(reads) != 1
+            or not reads[0].startswith("SCAN ")
+            or " USING " in reads[0]
+            or "USE TEMP B-TREE FOR ORDER BY" not in plan
+        ):
+            return None
+        ways = self.parallel_scans
+        low, high = span
+        cuts = [low + (high - low + 1) * i // ways for i in range(1, ways)]
+        # The first and last ranges are open, so a row added meanwhile is in one range.
+        return (
+            [[rowid < cuts[0]]]
+            + [[rowid >= a, rowid < b] for a, b in pairwise(cuts)]
+            + [[rowid >= cuts[-1]]]
+        )
 
     def test_connection(self, connection_config: dict | None = None) -> bool:
         if not self.path.exists():
