@@ -8,7 +8,8 @@ Django runs as a WSGI application on fixed pools of worker threads (a2wsgi): its
 ORM and the datasources are synchronous, and Django's own ASGI handler would start a thread per
 request and hop between threads at every middleware, which costs more than the rows API's query
 itself. Each worker keeps its database connection between requests, and a streamed response (an
-export) is produced in its worker, a chunk at a time.
+export) is produced in its worker, a chunk at a time. The API's pool hands each request to its
+worker and the whole answer back in one piece (buffered_wsgi).
 
 Two pools: the API's requests, short by nature (pages of rows, edits), run on a few threads
 (NOCOFLO_API_THREADS): more threads than cores only contend for Python's GIL, at every row a
@@ -34,6 +35,7 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from nicegui import ui  # noqa: E402
 
+from nocoflo_project.buffered_wsgi import BufferedWSGIMiddleware  # noqa: E402
 from nocoflo_project.disconnect import SCOPE_KEY, DisconnectWatch  # noqa: E402
 
 DJANGO_PREFIXES = ("/admin/", "/api/", "/accounts/", "/static/", "/healthz")
@@ -105,7 +107,7 @@ def build_application() -> Dispatcher:
     # server in front after `collectstatic`.
     django = StaticFilesHandler(django_app)
     return Dispatcher(
-        WSGIMiddleware(django, workers=settings.NOCOFLO_API_THREADS),
+        BufferedWSGIMiddleware(django, workers=settings.NOCOFLO_API_THREADS),
         WSGIMiddleware(django, workers=settings.NOCOFLO_LONG_THREADS),
         fastapi_app,
     )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from fastapi import FastAPI
 
+from nocoflo_project.buffered_wsgi import BufferedWSGIMiddleware
 from nocoflo_project.disconnect import SCOPE_KEY
 
 pytestmark = pytest.mark.unit
@@ -164,6 +165,9 @@ def test_the_application_exposes_fastapi_as_app(asgi_module):
         assert pool.app.application is asgi_module.django_app
         assert pool.executor._max_workers == size
     assert application.django_api.executor is not application.django_long.executor
+    # The API's answers are handed back whole; exports and the rest stream through a2wsgi.
+    assert isinstance(application.django_api, BufferedWSGIMiddleware)
+    assert type(application.django_long) is WSGIMiddleware
     assert set(asgi_module.DJANGO_PREFIXES) == {
         "/admin/",
         "/api/",
