@@ -55,9 +55,29 @@ class SQLAlchemyDatasource(BaseDatasource):
         self._kinds_cache: dict[tuple[str | None, str], dict[str, str]] = {}
         self._choices_cache: dict[tuple[str | None, str], dict[str, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
-        self.connect_timeout = float(self.config.get("connect_timeout", 5))
-        self.statement_timeout = float(self.config.get("statement_timeout", 10))
-        self.exact_count_limit = int(self.config.get("exact_count_limit", EXACT_COUNT_LIMIT))
+        self.connect_timeout = self.number_option("connect_timeout", 5.0)
+        self.statement_timeout = self.number_option("statement_timeout", 10.0)
+        self.exact_count_limit = self.number_option("exact_count_limit", EXACT_COUNT_LIMIT)
+
+    def number_option(self, name: str, default: float, minimum: float = 0) -> Any:
+        """A number from the datasource's options, of the default's type (int: whole). A wrong
+        one is refused with its name, as the admin typed it."""
+        raw = self.config.get(name)
+        if raw is None:
+            return default
+        kind = type(default)
+        try:
+            value = kind(raw)
+            valid = not isinstance(raw, bool) and value == float(raw) and value >= minimum
+        except (TypeError, ValueError, OverflowError):
+            valid = False
+        if not valid:
+            what = "a whole number" if kind is int else "a number"
+            raise ValueError(
+                f"The datasource option {name!r} must be {what} of at least {minimum:g}, "
+                f"not {raw!r}"
+            )
+        return value
 
     # --- engine and reflection --------------------------------------------------------------
 

@@ -50,9 +50,7 @@ class SQLiteDatasource(SQLAlchemyDatasource):
 
     def __init__(self, connection_string: str, config: dict | None = None) -> None:
         super().__init__(connection_string, config)
-        self.parallel_scans = max(
-            1, int(self.config.get("parallel_scans") or _default_parallel_scans())
-        )
+        self.parallel_scans = self.number_option("parallel_scans", _default_parallel_scans(), 1)
         self._scan_pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:

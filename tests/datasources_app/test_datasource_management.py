@@ -12,7 +12,7 @@ from django.test import override_settings
 from core import crypto
 from datasources_app import connections
 from datasources_app.connections import datasource_for
-from datasources_app.errors import DatasourceUnavailable
+from datasources_app.errors import DatasourceError, DatasourceUnavailable
 from datasources_app.models import DatasourceConfig, build_url, split_password
 from tests.conftest import grant
 from tests.factories import UserFactory
@@ -235,3 +235,25 @@ def test_probe_tests_an_unsaved_configuration(demo_db, tmp_path):
     config.set_connection(f"sqlite:///{tmp_path}/none.db")
     with pytest.raises(DatasourceUnavailable, match="does not exist"):
         connections.probe(config)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"parallel_scans": "many"}, "'parallel_scans' must be a whole number of at least 1"),
+        ({"parallel_scans": 0}, "'parallel_scans' must be a whole number of at least 1, not 0"),
+        ({"exact_count_limit": 2.5}, "'exact_count_limit' must be a whole number"),
+        ({"statement_timeout": "soon"}, "'statement_timeout' must be a number of at least 0"),
+        ({"connect_timeout": True}, "'connect_timeout' must be a number"),
+    ],
+)
+def test_a_wrong_option_is_refused_by_its_name(demo_db, options, message):
+    config = DatasourceConfig(name="t", datasource_type="sqlite", config_json=options)
+    config.set_connection(f"sqlite:///{demo_db}")
+    with pytest.raises(DatasourceError, match=message):
+        connections.probe(config)
+    config.config_json = {"parallel_scans": "3", "statement_timeout": 2, "exact_count_limit": 50}
+    connections.probe(config)
+    built = connections._build(*connections._blueprint(config))
+    assert (built.parallel_scans, built.statement_timeout, built.exact_count_limit) == (3, 2.0, 50)
+    built.close()
