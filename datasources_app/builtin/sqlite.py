@@ -164,10 +164,10 @@ class SQLiteDatasource(SQLAlchemyDatasource):
         the page from those rows alone, by the same statement (so SQLite's own ordering and
         comparison rules decide, and the values are read once more, together)."""
         wanted = offset + query.limit
-        ranges = self._split(conn, table, stmt, query, wanted)
-        if ranges is None:
+        split = self._split(conn, table, stmt, query, wanted)
+        if split is None:
             return super().select_page(conn, table, stmt, query, offset)
-        rowid = self._rowid(table)
+        rowid, ranges = split
         parts = [
             stmt.with_only_columns(rowid).select_from(table).where(*bounds).limit(wanted)
             for bounds in ranges
@@ -199,10 +199,10 @@ class SQLiteDatasource(SQLAlchemyDatasource):
 
     def _split(
         self, conn, table: sa.Table, stmt: sa.Select, query: Query, wanted: int
-    ) -> list[list[sa.ColumnElement]] | None:
-        """The rowid conditions of the ranges to read at once, or None for one plain read: a
-        small table, a page far from the start, an order an index gives, or a plan SQLite would
-        not run as a scan of the whole table and a sort."""
+    ) -> tuple[sa.ColumnElement, list[list[sa.ColumnElement]]] | None:
+        """The rowid, and its conditions for each range to read at once; or None for one plain
+        read: a small table, a page far from the start, an order an index gives, or a plan SQLite
+        would not run as a scan of the whole table and a sort."""
         if self.parallel_scans < 2 or not query.sort or wanted > SPLIT_MAX_ROWS:
             return None
         first = query.sort[0][0]
@@ -230,7 +230,7 @@ class SQLiteDatasource(SQLAlchemyDatasource):
         low, high = span
         cuts = [low + (high - low + 1) * i // ways for i in range(1, ways)]
         # The first and last ranges are open, so a row added meanwhile is in one range.
-        return (
+        return rowid, (
             [[rowid < cuts[0]]]
             + [[rowid >= a, rowid < b] for a, b in pairwise(cuts)]
             + [[rowid >= cuts[-1]]]
