@@ -172,15 +172,7 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             stmt.with_only_columns(rowid).select_from(table).where(*bounds).limit(wanted)
             for bounds in ranges
         ]
-        pool = self._scan_pool
-        if pool is None:
-            with self._lock:
-                if self._scan_pool is None:
-                    self._scan_pool = ThreadPoolExecutor(
-                        self.parallel_scans - 1, thread_name_prefix="nocoflo-sqlite-scan"
-                    )
-                pool = self._scan_pool
-        futures = [pool.submit(self._first_rowids, part) for part in parts[1:]]
+        futures = [self._scan_workers().submit(self._first_rowids, part) for part in parts[1:]]
         try:
             found = conn.execute(parts[0]).scalars().all()
             for future in futures:
@@ -192,6 +184,15 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             return []
         page = stmt.where(rowid.in_(found)).limit(query.limit).offset(offset or None)
         return conn.execute(page).all()
+
+    def _scan_workers(self) -> ThreadPoolExecutor:
+        """The threads that read the other ranges (the request's own thread reads the first)."""
+        with self._lock:
+            if self._scan_pool is None:
+                self._scan_pool = ThreadPoolExecutor(
+                    self.parallel_scans - 1, thread_name_prefix="nocoflo-sqlite-scan"
+                )
+            return self._scan_pool
 
     def _first_rowids(self, part: sa.Select) -> list:
         with self.connect() as conn:  # the time limit and error messages as for any read
@@ -211,10 +212,11 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             or any(index.columns and index.columns[0] is table.c[first] for index in table.indexes)
         ):
             return None  # an index gives the order: no scan to split
-        rowid = self._rowid(table)
-        span = self._rowid_span(conn, table)
-        if rowid is None or span is None or span[1] - span[0] + 1 < SPLIT_MIN_ROWS:
+        span = self._rowid_span(conn, table)  # None without a rowid
+        if span is None or span[1] - span[0] + 1 < SPLIT_MIN_ROWS:
             return None
+        # SQLite's own plan says whether it would scan and sort: the statement as SQLAlchemy
+        # compiled it (identifiers quoted, values bound) behind the fixed words EXPLAIN QUERY PLAN.
         compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         params = tuple(compiled.params[name] for name in compiled.positiontup or ())
         plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)]
@@ -226,7 +228,7 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             or "USE TEMP B-TREE FOR ORDER BY" not in plan
         ):
             return None
-        ways = self.parallel_scans
+        rowid, ways = self._rowid(table), self.parallel_scans
         low, high = span
         cuts = [low + (high - low + 1) * i // ways for i in range(1, ways)]
         # The first and last ranges are open, so a row added meanwhile is in one range.
