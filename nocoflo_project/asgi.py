@@ -16,6 +16,8 @@ Two pools: the API's requests, short by nature (pages of rows, edits), run on a 
 database driver reads, and each request costs more CPU. Requests that may take long (exports and
 imports, which stream whole tables) and the admin, sign-in and static files run on a pool of their
 own (NOCOFLO_LONG_THREADS), so a few large downloads never hold up the grid's pages.
+
+Each HTTP request's access line is written once its answer is sent (access_log).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from nicegui import ui  # noqa: E402
 
+from nocoflo_project import access_log  # noqa: E402
 from nocoflo_project.buffered_wsgi import BufferedWSGIMiddleware  # noqa: E402
 from nocoflo_project.disconnect import SCOPE_KEY, DisconnectWatch  # noqa: E402
 
@@ -65,6 +68,12 @@ class Dispatcher:
         self.app = fastapi
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            await access_log.logged(self.route, scope, receive, send)
+        else:
+            await self.route(scope, receive, send)
+
+    async def route(self, scope, receive, send):
         path = scope.get("path", "")
         if scope["type"] in ("http", "websocket") and is_django_path(path):
             if scope["type"] == "websocket":

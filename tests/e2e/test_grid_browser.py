@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -387,3 +388,25 @@ def test_edit_a_deep_row_of_a_million(server):
 
     print(f"\ne2e: edited row {row} (id {row_id}); server {server.timings}, browser {timings}")
     assert errors == [], f"JavaScript errors in the page: {errors}"
+
+
+def test_each_request_has_one_access_line_in_the_server_log(server):
+    """uvicorn's access line, written by the dispatcher once the answer is sent: one per request,
+    with the status the client got."""
+    probe = f"probe={time.monotonic_ns()}"
+    with urllib.request.urlopen(f"{server.url}/healthz?{probe}", timeout=10) as response:
+        assert response.status == 200
+    try:
+        urllib.request.urlopen(f"{server.url}/api/tables/999999/rows?{probe}", timeout=10)
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 401
+    lines: list[str] = []
+    deadline = time.monotonic() + 10
+    while len(lines) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        lines = [line for line in server.log_path.read_text().splitlines() if probe in line]
+    assert [line.split(" - ", 1)[1] for line in lines] == [
+        f'"GET /healthz?{probe} HTTP/1.1" 200 OK',
+        f'"GET /api/tables/999999/rows?{probe} HTTP/1.1" 401 Unauthorized',
+    ]
+    assert all(line.startswith("INFO:     127.0.0.1:") for line in lines)

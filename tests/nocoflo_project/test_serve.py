@@ -9,6 +9,7 @@ import uvicorn
 from django.core.management import call_command
 from uvicorn.importer import import_from_string
 
+from nocoflo_project.access_log import uvicorn_log_config
 from plugins_app.models import PluginConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -43,6 +44,9 @@ def test_serve_passes_host_port_and_app(uvicorn_calls, fresh_manager):
                 "port": 9001,
                 "reload": True,
                 "log_level": "debug",
+                # The dispatcher writes the access lines, after each answer (access_log).
+                "log_config": uvicorn_log_config("debug"),
+                "access_log": False,
                 "lifespan": "on",
             },
         )

@@ -7,7 +7,9 @@ import threading
 import uvicorn
 from django.conf import settings
 from django.core.management import call_command
+from uvicorn.config import LOG_LEVELS
 
+from nocoflo_project.access_log import uvicorn_log_config
 from nocoflo_project.management.commands.prepare import prepare
 from nocoflo_project.management.startup_checks import StartupCommand
 from plugins_app.store import sync_plugin_configs
@@ -81,7 +83,7 @@ class Command(StartupCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--reload", action="store_true", help="Restart on code changes.")
-        parser.add_argument("--log-level", default="info")
+        parser.add_argument("--log-level", default="info", choices=list(LOG_LEVELS))
         parser.add_argument(
             "--prepare",
             action="store_true",
@@ -124,5 +126,8 @@ class Command(StartupCommand):
             port=options["port"],
             reload=options["reload"],
             log_level=options["log_level"],
+            # The dispatcher writes each request's access line once its answer is sent.
+            log_config=uvicorn_log_config(options["log_level"]),
+            access_log=False,
             lifespan="on",
         )
