@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import repeat
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any
 
 from .errors import InvalidValue
@@ -252,15 +252,22 @@ def to_json(kind: str, value: Any) -> Any:
 _AS_IS = frozenset({int, str, type(None)})
 _NUMBERS = frozenset({int, float, type(None)})
 _INTEGERS = frozenset({int, type(None)})
+_BOOLS = frozenset({bool, type(None)})  # as they are, whatever the column's kind
 _SQL_BOOLEANS = {0: False, 1: True, None: None}
+# Dates and times as to_json writes them, by their exact type (a subclass may differ).
+_ISO_TEXT = {
+    dt.datetime: methodcaller("isoformat", " "),
+    dt.date: dt.date.isoformat,
+    dt.time: dt.time.isoformat,
+}
 
 
 def rows_to_json(names: list[str], kinds: list[str], records: list[Any]) -> list[dict[str, Any]]:
     """Rows' values (each in the order of `names`, whose kinds are `kinds`) as JSON by name.
 
-    It runs for every page: column by column, a column of plain numbers and text (most columns)
-    is taken as it is, its types checked in one pass, and only other columns are converted
-    cell by cell with to_json.
+    It runs for every page: column by column, a column of plain numbers, text or true/false
+    (most columns) is taken as it is, its types checked in one pass; a column of dates or times
+    is written with one call per cell; only other columns go cell by cell through to_json.
     """
     # map, not a comprehension: no Python frame per row. A record may hold more than `names`
     # (columns the query selected to sort by): zip stops at the names.
@@ -268,10 +275,16 @@ def rows_to_json(names: list[str], kinds: list[str], records: list[Any]) -> list
     for at, (name, kind) in enumerate(zip(names, kinds, strict=True)):
         cells = list(map(itemgetter(at), records))
         types = set(map(type, cells))
-        if kind != "boolean" and (types <= _AS_IS or (types <= _NUMBERS and _all_finite(cells))):
+        if types <= _BOOLS or (
+            kind != "boolean" and (types <= _AS_IS or (types <= _NUMBERS and _all_finite(cells)))
+        ):
             continue
+        stored = types - {type(None)}
+        iso = _ISO_TEXT.get(stored.pop()) if len(stored) == 1 else None
         if kind == "boolean" and types <= _INTEGERS and set(cells) <= _SQL_BOOLEANS.keys():
             cells = list(map(_SQL_BOOLEANS.get, cells))  # 0, 1 and NULL: most boolean columns
+        elif iso is not None:
+            cells = [value if value is None else iso(value) for value in cells]
         else:
             cells = [to_json(kind, value) for value in cells]
         for row, value in zip(rows, cells, strict=True):

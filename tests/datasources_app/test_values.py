@@ -227,6 +227,7 @@ CELLS = [
     None, 0, 1, -7, 2**63 - 1, 2**70, 0.0, 1.5, -2.25, 1e308, float("nan"), float("inf"),
     float("-inf"), "", "text", "0", "yes", True, False, b"\x00\x01", Decimal("1.10"),
     dt.datetime(2026, 1, 2, 3, 4, 5), dt.date(2026, 1, 2), [1, dt.date(2026, 1, 2)],
+    dt.time(3, 4, 5, 6), dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
     {"a": 1}, uuid.UUID(int=5),
 ]  # fmt: skip
 
@@ -263,6 +264,32 @@ def test_rows_to_json_takes_plain_columns_as_they_are():
     ]
     inf = rows_to_json(["price"], ["real"], [(1.0,), (float("inf"),)])
     assert inf == [{"price": 1.0}, {"price": "inf"}]
+
+
+class Stamp(dt.datetime):
+    """A datetime of a type of its own (as drivers may give), written its own way."""
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return f"stamp {self.day}"
+
+
+def test_rows_to_json_writes_date_and_time_columns_as_to_json_does():
+    utc = dt.UTC
+    columns = {
+        "when": [dt.datetime(2026, 1, 2, 3, 4, 5, 6), None, dt.datetime(2026, 1, 2, tzinfo=utc)],
+        "day": [dt.date(2026, 1, 2), dt.date(1999, 12, 31), None],
+        "at": [dt.time(3, 4), None, dt.time(23, 59, 59, 999999)],
+        "stamp": [Stamp(2026, 1, 2), None, Stamp(2026, 1, 3)],
+    }
+    kinds = ["datetime", "date", "time", "datetime"]
+    records = list(zip(*columns.values(), strict=True))
+    assert rows_to_json(list(columns), kinds, records) == [
+        {"when": "2026-01-02 03:04:05.000006", "day": "2026-01-02", "at": "03:04:00",
+         "stamp": "stamp 2"},
+        {"when": None, "day": "1999-12-31", "at": None, "stamp": None},
+        {"when": "2026-01-02 00:00:00+00:00", "day": None, "at": "23:59:59.999999",
+         "stamp": "stamp 3"},
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("values", [[42], [-1], [0], [2**70], ["a"], [1, "b"], [None], [True]])
