@@ -5,9 +5,9 @@ from sqlalchemy.exc import ArgumentError
 
 from plugins_app.manager import get_manager
 
-from .connections import datasource_for
+from .connections import check_options, datasource_for
 from .discovery import discover_tables
-from .errors import DatasourceError
+from .errors import DatasourceError, DatasourceUnavailable
 from .models import DatasourceConfig, build_url
 
 
@@ -60,7 +60,21 @@ class DatasourceForm(forms.ModelForm):
             self.add_error("connection_string", "This is not a database URL")
             return cleaned
         cleaned["connection_string"] = url
+        if kind and not self.has_error("datasource_type"):
+            self._check_options(kind, url, cleaned.get("config_json"))
         return cleaned
+
+    def _check_options(self, kind: str, url: str, options: object) -> None:
+        """A wrong option is refused here, by its name, not when someone opens a table. The
+        database is not connected to: one that is down now may still be saved."""
+        trial = DatasourceConfig(datasource_type=kind, config_json=options or {})
+        trial.set_connection(url)
+        try:
+            check_options(trial)
+        except DatasourceUnavailable:
+            pass
+        except DatasourceError as exc:
+            self.add_error("config_json", str(exc))
 
     def save(self, commit=True):
         config = super().save(commit=False)

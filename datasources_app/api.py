@@ -20,7 +20,7 @@ from . import rows
 from .base import FILTER_OPS, Filter, Query
 from .connections import DatasourceTypeUnavailable, probe
 from .discovery import discover_tables
-from .errors import DatasourceError, InvalidQuery
+from .errors import DatasourceError, InvalidOption, InvalidQuery
 from .models import DatasourceConfig
 
 router = Router(tags=["tables"])
@@ -427,8 +427,8 @@ class SyncOut(Schema):
     columns_changed: list[str]
 
 
-# 400: not a database URL, a name in use or a type no plugin provides; 502: the database
-# cannot be reached or read.
+# 400: not a database URL, a name in use, a type no plugin provides or an option it cannot take;
+# 502: the database cannot be reached or read.
 @router.post(
     "/datasources",
     response={201: DatasourceCreated, **ANY_ERRORS, 400: FailureOut, 502: FailureOut},
@@ -453,7 +453,8 @@ def create_datasource(request: HttpRequest, body: DatasourceIn):
     try:
         probe(config)
     except DatasourceError as exc:
-        return _failure(400 if isinstance(exc, DatasourceTypeUnavailable) else 502, str(exc))
+        refused = isinstance(exc, DatasourceTypeUnavailable | InvalidOption)
+        return _failure(400 if refused else 502, str(exc))
     config.save()
     try:
         report = discover_tables(config)

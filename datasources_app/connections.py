@@ -45,7 +45,9 @@ def _blueprint(config: DatasourceConfig) -> tuple[str, type, str, dict]:
 def _build(name: str, cls: type, url: str, options: dict) -> BaseDatasource:
     manager = get_manager()
     try:
-        datasource = manager.call(name, cls, url, options)
+        # A datasource error (an option it cannot take, a database it cannot reach) is the
+        # configuration's, told as it is; anything else is the plugin's failure.
+        datasource = manager.call(name, cls, url, options, expected=(DatasourceError,))
     except PluginError as exc:
         raise DatasourceError(str(exc)) from exc
     info = manager.plugins.get(name)
@@ -77,6 +79,12 @@ def probe(config: DatasourceConfig) -> None:
         datasource.test_connection()
     finally:
         datasource.close()
+
+
+def check_options(config: DatasourceConfig) -> None:
+    """Build a configuration's datasource without connecting, then close it: raises the
+    DatasourceError of an option its plugin cannot take."""
+    _build(*_blueprint(config)).close()
 
 
 def close_datasource(pk: int) -> None:

@@ -33,6 +33,12 @@ class InvalidValue(DatasourceError):
         self.column = column
 
 
+class InvalidOption(DatasourceError):
+    """A datasource's option (its configuration's JSON) holds a value it cannot take."""
+
+    status = 400
+
+
 class InvalidQuery(DatasourceError):
     """A sort, filter or cursor names something that does not exist or makes no sense."""
 

@@ -26,6 +26,7 @@ from .base import AT_LEAST, ESTIMATE, EXACT, BaseDatasource, Filter, Page, Query
 from .errors import (
     DatasourceError,
     DatasourceUnavailable,
+    InvalidOption,
     InvalidQuery,
     InvalidValue,
     RowNotFound,
@@ -73,7 +74,7 @@ class SQLAlchemyDatasource(BaseDatasource):
             valid = False
         if not valid:
             what = "a whole number" if kind is int else "a number"
-            raise ValueError(
+            raise InvalidOption(
                 f"The datasource option {name!r} must be {what} of at least {minimum:g}, "
                 f"not {raw!r}"
             )

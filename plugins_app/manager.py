@@ -391,13 +391,21 @@ class PluginManager:
 
     # --- guarded calls -------------------------------------------------------------------------
 
-    def call(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def call(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        *args: Any,
+        expected: tuple[type[BaseException], ...] = (),
+        **kwargs: Any,
+    ) -> Any:
         """Call into plugin code: counted and timed; an exception is logged with the plugin's
-        name, marks the plugin failing and comes back as a PluginError fit for a user."""
+        name, marks the plugin failing and comes back as a PluginError fit for a user. Exceptions
+        of the `expected` types are the caller's to handle: they pass as they are, unmarked."""
         started = time.perf_counter()
         try:
             return func(*args, **kwargs)
-        except PluginError:
+        except (PluginError, *expected):
             raise
         except Exception as exc:
             self.mark_failing(name, exc)

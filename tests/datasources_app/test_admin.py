@@ -173,6 +173,38 @@ def test_adding_a_sqlite_datasource(admin_client, shop_file):
     assert config.config_json == {"statement_timeout": 2}
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            '{"parallel_scans": "many"}',
+            "must be a whole number of at least 1, not &#x27;many&#x27;",
+        ),
+        ('{"statement_timeout": -1}', "must be a number of at least 0, not -1"),
+    ],
+)
+def test_a_wrong_option_is_refused_on_the_form(admin_client, shop_file, options, message):
+    data = {"name": "Shop", "datasource_type": "sqlite", "connection_string": f"sqlite:///{shop_file}",
+            "config_json": options, "enabled": "on"}  # fmt: skip
+    response = admin_client.post(f"{CHANGELIST}add/", data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not DatasourceConfig.objects.filter(name="Shop").exists()
+    # The built-in plugin did nothing wrong: the admin typed the option.
+    sqlite_plugin = get_manager().plugins[get_manager().datasource_plugin_name("sqlite")]
+    assert sqlite_plugin.health != "failing"
+
+
+def test_a_database_that_is_down_may_still_be_saved(admin_client, db, tmp_path):
+    """The form checks options without connecting: the database may come later."""
+    data = {"name": "Later", "datasource_type": "sqlite",
+            "connection_string": f"sqlite:///{tmp_path}/not-yet.db",
+            "config_json": '{"parallel_scans": 2}', "enabled": "on"}  # fmt: skip
+    response = admin_client.post(f"{CHANGELIST}add/", data)
+    assert response.status_code == 302, response.content.decode()
+    assert DatasourceConfig.objects.get(name="Later").config_json == {"parallel_scans": 2}
+
+
 def test_a_connection_string_that_is_no_url_is_refused(admin_client):
     data = {
         "name": "Bad",

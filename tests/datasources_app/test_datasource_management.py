@@ -12,8 +12,9 @@ from django.test import override_settings
 from core import crypto
 from datasources_app import connections
 from datasources_app.connections import datasource_for
-from datasources_app.errors import DatasourceError, DatasourceUnavailable
+from datasources_app.errors import DatasourceUnavailable, InvalidOption
 from datasources_app.models import DatasourceConfig, build_url, split_password
+from plugins_app.manager import get_manager
 from tests.conftest import grant
 from tests.factories import UserFactory
 
@@ -122,6 +123,15 @@ def test_a_datasource_that_cannot_be_reached_is_not_saved(admin_client, tmp_path
     [
         ({"type": "sqlite", "connection_string": "no url"}, 400, "not a database URL"),
         ({"type": "oracle", "connection_string": "oracle://h/x"}, 400, "No enabled datasource"),
+        (
+            {
+                "type": "sqlite",
+                "connection_string": "sqlite:////srv/x.db",
+                "config": {"parallel_scans": "many"},
+            },
+            400,
+            "'parallel_scans' must be a whole number",
+        ),
     ],
 )
 def test_bad_datasources_are_refused_with_the_reason(admin_client, body, status, message):
@@ -250,8 +260,13 @@ def test_probe_tests_an_unsaved_configuration(demo_db, tmp_path):
 def test_a_wrong_option_is_refused_by_its_name(demo_db, options, message):
     config = DatasourceConfig(name="t", datasource_type="sqlite", config_json=options)
     config.set_connection(f"sqlite:///{demo_db}")
-    with pytest.raises(DatasourceError, match=message):
+    with pytest.raises(InvalidOption, match=message):
         connections.probe(config)
+    with pytest.raises(InvalidOption, match=message):
+        connections.check_options(config)
+    # The plugin did nothing wrong: it stays healthy on the plugins page.
+    manager = get_manager()
+    assert manager.plugins[manager.datasource_plugin_name("sqlite")].health != "failing"
     config.config_json = {"parallel_scans": "3", "statement_timeout": 2, "exact_count_limit": 50}
     connections.probe(config)
     built = connections._build(*connections._blueprint(config))

@@ -14,7 +14,7 @@ from datasources_app.connections import (
     datasource_for,
 )
 from datasources_app.discovery import SyncReport, discover_tables
-from datasources_app.errors import DatasourceError, DatasourceUnavailable
+from datasources_app.errors import DatasourceError, DatasourceUnavailable, InvalidOption
 from plugins_app.manager import get_manager
 from tests.factories import DatasourceFactory
 
@@ -239,14 +239,24 @@ def test_a_type_without_a_plugin_is_unavailable(db):
         datasource_for(config)
 
 
-def test_a_plugin_that_cannot_build_its_datasource_is_an_error(db, shop_file):
-    config = DatasourceFactory(
-        connection_string=f"sqlite:///{shop_file}", config_json={"statement_timeout": "soon"}
-    )
+def test_a_plugin_that_cannot_build_its_datasource_is_an_error(db, shop_file, monkeypatch):
+    from datasources_app.builtin.sqlite import SQLiteDatasource
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("a bug in the plugin")
+
+    config = DatasourceFactory(connection_string=f"sqlite:///{shop_file}")
     info = get_manager().plugins["sqlite_datasource"]
     saved = (info.health, info.error, info.error_at)
     try:
-        with pytest.raises(DatasourceError, match="'sqlite_datasource' failed"):
+        # An option it cannot take is the configuration's fault, not the plugin's.
+        config.config_json = {"statement_timeout": "soon"}
+        with pytest.raises(InvalidOption, match="'statement_timeout' must be a number"):
+            datasource_for(config)
+        assert info.health != "failing"
+        config.config_json = {}
+        monkeypatch.setattr(SQLiteDatasource, "__init__", broken)
+        with pytest.raises(DatasourceError, match="'sqlite_datasource' failed: a bug in the"):
             datasource_for(config)
         assert info.health == "failing"
     finally:

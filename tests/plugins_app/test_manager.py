@@ -373,6 +373,23 @@ def test_call_turns_plugin_exceptions_into_plugin_errors():
 
 
 @pytest.mark.unit
+def test_expected_exceptions_pass_unmarked_and_others_still_fail_the_plugin():
+    """The caller names what it handles itself (a datasource's refusal of its options)."""
+    manager = builtin_manager()
+
+    def refuses_its_options():
+        raise LookupError("the option 'x' must be a number")
+
+    with pytest.raises(LookupError, match="the option 'x'"):
+        manager.call("sqlite_datasource", refuses_its_options, expected=(LookupError,))
+    assert manager.plugins["sqlite_datasource"].health == "ok"
+    assert manager.plugins["sqlite_datasource"].calls == 1  # still counted
+    with pytest.raises(PluginError, match="failed: the option 'x'"):
+        manager.call("sqlite_datasource", refuses_its_options, expected=(KeyError,))
+    assert manager.plugins["sqlite_datasource"].health == "failing"
+
+
+@pytest.mark.unit
 def test_mark_failing_an_unknown_plugin_only_logs(caplog):
     manager = builtin_manager()
     manager.mark_failing("ghost", RuntimeError("gone"))
