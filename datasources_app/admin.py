@@ -38,6 +38,16 @@ class DatasourceForm(forms.ModelForm):
         fields = ("name", "datasource_type", "connection_string", "config_json", "enabled",
                   "read_only")  # fmt: skip
 
+    def clean_config_json(self):
+        options = self.cleaned_data.get("config_json")
+        if options in (None, ""):
+            return {}
+        if not isinstance(options, dict):
+            raise forms.ValidationError(
+                'The options are a JSON object of names and values, e.g. {"statement_timeout": 5}'
+            )
+        return options
+
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("datasource_type", "")
@@ -60,14 +70,14 @@ class DatasourceForm(forms.ModelForm):
             self.add_error("connection_string", "This is not a database URL")
             return cleaned
         cleaned["connection_string"] = url
-        if kind and not self.has_error("datasource_type"):
-            self._check_options(kind, url, cleaned.get("config_json"))
+        if kind and not self.has_error("datasource_type") and "config_json" in cleaned:
+            self._check_options(kind, url, cleaned["config_json"])
         return cleaned
 
-    def _check_options(self, kind: str, url: str, options: object) -> None:
+    def _check_options(self, kind: str, url: str, options: dict) -> None:
         """A wrong option is refused here, by its name, not when someone opens a table. The
         database is not connected to: one that is down now may still be saved."""
-        trial = DatasourceConfig(datasource_type=kind, config_json=options or {})
+        trial = DatasourceConfig(datasource_type=kind, config_json=options)
         trial.set_connection(url)
         try:
             check_options(trial)

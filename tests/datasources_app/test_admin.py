@@ -195,6 +195,16 @@ def test_a_wrong_option_is_refused_on_the_form(admin_client, shop_file, options,
     assert sqlite_plugin.health != "failing"
 
 
+@pytest.mark.parametrize("options", ["[1, 2]", '"fast"', "3"])
+def test_options_that_are_no_json_object_are_refused(admin_client, shop_file, options):
+    data = {"name": "Shop", "datasource_type": "sqlite", "connection_string": f"sqlite:///{shop_file}",
+            "config_json": options, "enabled": "on"}  # fmt: skip
+    response = admin_client.post(f"{CHANGELIST}add/", data)
+    assert response.status_code == 200
+    assert "The options are a JSON object of names and values" in response.content.decode()
+    assert not DatasourceConfig.objects.filter(name="Shop").exists()
+
+
 def test_a_database_that_is_down_may_still_be_saved(admin_client, db, tmp_path):
     """The form checks options without connecting: the database may come later."""
     data = {"name": "Later", "datasource_type": "sqlite",
