@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
+from uvicorn.protocols.utils import get_client_addr
 
 LOGGER = logging.getLogger("nocoflo.access")
 # A response that never started: uvicorn answers it with 500 (an error, or no answer at all).
@@ -47,7 +48,7 @@ async def logged(app, scope, receive, send) -> None:
     finally:
         LOGGER.info(
             '%s - "%s %s HTTP/%s" %d',
-            "{}:{}".format(*scope["client"]) if scope.get("client") else "",
+            get_client_addr(scope),
             scope.get("method", ""),
             _target(scope),
             scope.get("http_version", "1.1"),
@@ -56,7 +57,8 @@ async def logged(app, scope, receive, send) -> None:
 
 
 def _target(scope: dict[str, Any]) -> str:
-    """The request's path and query string, as uvicorn writes them."""
+    """The request's path and query string, as uvicorn's get_path_with_query_string writes them,
+    but for query bytes that are not ASCII, which that would fail on."""
     target = quote(scope.get("path", ""))
     query = scope.get("query_string", b"")
     # A query string is ASCII on the wire; a client that sent other bytes gets them escaped.
