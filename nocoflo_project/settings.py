@@ -21,7 +21,9 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 def _secret_key() -> str:
     """SECRET_KEY from the environment, else one generated once and kept in the data directory."""
-    key = env.str("SECRET_KEY", default="")
+    # Read as it is: django-environ takes a value starting with "$" for the name of another
+    # variable, and Django's own generator starts one key in fifty with "$".
+    key = env.ENVIRON.get("SECRET_KEY", "")
     if key:
         return key
     path = DATA_DIR / "secret_key"

@@ -94,6 +94,13 @@ def test_a_real_key_or_a_generated_one_starts(tmp_path):
     assert len(generated) >= 50
 
 
+def test_a_key_starting_with_a_dollar_sign_is_taken_as_it_is(tmp_path):
+    # Django's generator draws "$" as a key's first character once in fifty keys.
+    key = "$" + STRONG_KEY.lstrip("$")
+    assert loaded(tmp_path, SECRET_KEY=key)["SECRET_KEY"] == key
+    assert not (tmp_path / "secret_key").exists()
+
+
 def test_cookies_are_https_only_when_debug_is_off(tmp_path):
     production = loaded(tmp_path, SECRET_KEY=STRONG_KEY)
     assert production["DEBUG"] is False
