@@ -82,8 +82,12 @@ class SQLiteDatasource(SQLAlchemyDatasource):
         # NOCOFLO_LONG_THREADS, 12 by default) and a few for the pages stays open: one opened past
         # the pool's size is closed again when given back, and reopening it (and forgetting its
         # counts) at every request of a busy server costs more than the query. An open SQLite
-        # connection is a file handle and its page cache.
-        engine = sa.create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=20)
+        # connection is a file handle and its page cache. The connection given back last is taken
+        # first: after a burst of requests opened many, a request takes the one whose page cache
+        # and remembered counts are freshest, not the one idle longest.
+        engine = sa.create_engine(
+            "sqlite://", creator=connect, poolclass=QueuePool, pool_size=20, pool_use_lifo=True
+        )
         limit = self.statement_timeout
 
         @sa.event.listens_for(engine, "connect")

@@ -398,6 +398,25 @@ def test_counts_follow_every_write(shop, shop_file):
     assert shop.get_page(BOOKS, Query(limit=1, search="a")).count == 4
 
 
+def test_an_exact_count_is_made_once_even_after_a_burst_of_connections(shop):
+    """A burst of requests leaves several pooled connections, each with counts of its own: the
+    next requests take the connection used last, which remembers the count it made."""
+    made = []
+
+    def note_counts(conn, cursor, statement, *rest):
+        if statement.lower().startswith("select count(*)"):
+            made.append(statement)
+
+    sa.event.listen(shop.engine, "before_cursor_execute", note_counts)
+    burst = [shop.engine.connect() for _ in range(5)]
+    for conn in burst:
+        conn.close()
+    books = Query(search="a", exact_count=True)
+    for _ in range(4):
+        assert shop.get_page(BOOKS, books).count == 3
+    assert len(made) == 1
+
+
 def test_many_different_counts_stay_exact(shop):
     for n in range(80):
         flt = [Filter("n", "lte", n)]
