@@ -27,7 +27,7 @@ def _blueprint(config: DatasourceConfig) -> tuple[str, type, str, dict]:
     """(plugin name, datasource class, URL with password, options) for a configuration."""
     manager = get_manager()
     try:
-        cls = manager.get_datasource(config.datasource_type)
+        name, cls = manager.datasource_plugin(config.datasource_type)
     except PluginError as exc:
         raise DatasourceTypeUnavailable(str(exc)) from exc
     options = {
@@ -39,7 +39,7 @@ def _blueprint(config: DatasourceConfig) -> tuple[str, type, str, dict]:
         url = config.connection_url()
     except SecretUnreadable as exc:
         raise DatasourceUnavailable(str(exc)) from exc
-    return manager.datasource_plugin_name(config.datasource_type), cls, url, options
+    return name, cls, url, options
 
 
 def _build(name: str, cls: type, url: str, options: dict) -> BaseDatasource:

@@ -502,6 +502,11 @@ class PluginManager:
 
     def get_datasource(self, datasource_type: str) -> type:
         """The datasource class for a type or URL scheme (`sqlite`, `postgresql+psycopg2`...)."""
+        return self.datasource_plugin(datasource_type)[1]
+
+    def datasource_plugin(self, datasource_type: str) -> tuple[str, type]:
+        """(plugin name, datasource class) for a type or URL scheme, from one look at the
+        enabled plugins; PluginError saying why there is none."""
         scheme = datasource_type.lower().split("+", 1)[0]
         classes = self.datasource_classes()
         if scheme not in classes:
@@ -515,7 +520,7 @@ class PluginManager:
             raise PluginError(
                 f"No enabled datasource plugin handles {datasource_type!r} (available: {known})"
             )
-        return classes[scheme][1]
+        return classes[scheme]
 
     def _disabled_plugin_for(self, scheme: str) -> str:
         for info in self.plugins.values():

@@ -117,6 +117,7 @@ def test_get_datasource_resolves_types_and_url_schemes(datasource_type):
     manager = builtin_manager()
     assert manager.get_datasource(datasource_type) is SQLiteDatasource
     assert manager.datasource_plugin_name(datasource_type) == "sqlite_datasource"
+    assert manager.datasource_plugin(datasource_type) == ("sqlite_datasource", SQLiteDatasource)
 
 
 @pytest.mark.unit
