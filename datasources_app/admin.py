@@ -51,9 +51,9 @@ class DatasourceForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("datasource_type", "")
-        classes = get_manager().datasource_classes()
-        if kind and kind.split("+")[0].lower() not in classes:
-            known = ", ".join(sorted(classes))
+        manager = get_manager()
+        if kind and not manager.datasource_plugin_name(kind):
+            known = ", ".join(sorted(manager.datasource_classes()))
             self.add_error("datasource_type", f"No enabled datasource plugin for it ({known})")
         url = (cleaned.get("connection_string") or "").strip()
         if not url and cleaned.get("database"):

@@ -507,7 +507,7 @@ class PluginManager:
     def datasource_plugin(self, datasource_type: str) -> tuple[str, type]:
         """(plugin name, datasource class) for a type or URL scheme, from one look at the
         enabled plugins; PluginError saying why there is none."""
-        scheme = datasource_type.lower().split("+", 1)[0]
+        scheme = _scheme(datasource_type)
         classes = self.datasource_classes()
         if scheme not in classes:
             disabled = self._disabled_plugin_for(scheme)
@@ -535,8 +535,7 @@ class PluginManager:
         return ""
 
     def datasource_plugin_name(self, datasource_type: str) -> str:
-        scheme = datasource_type.lower().split("+", 1)[0]
-        return self.datasource_classes().get(scheme, ("", None))[0]
+        return self.datasource_classes().get(_scheme(datasource_type), ("", None))[0]
 
     def list_plugins(self, plugin_type: str = "all") -> list[PluginInfo]:
         return [
@@ -544,6 +543,11 @@ class PluginManager:
             for info in sorted(self.plugins.values(), key=lambda i: i.name)
             if plugin_type == "all" or plugin_type in info.kinds
         ]
+
+
+def _scheme(datasource_type: str) -> str:
+    """The URL scheme a datasource type names: `postgresql+psycopg2` is `postgresql`."""
+    return datasource_type.lower().split("+", 1)[0]
 
 
 def _own_hook(plugin: Any, hook_name: str) -> Callable[..., Any] | None:
