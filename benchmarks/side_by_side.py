@@ -15,15 +15,16 @@ How to run it::
 INTEGER PRIMARY KEY``, ``ordered_at`` indexed, ``status``, ``quantity`` and ``comment`` not).
 The file is only read. The server's metadata goes to a throwaway data directory.
 
-Cases (100-row pages): the first page with its count, a keyset page 90% deep (after the id 90%
-of the way from the first id to the last: Nocoflo's cursor, Datasette's ``_next``, sqlite3's
-``WHERE id > ?``), an offset page 90% deep, sort on an indexed and an unindexed column (and
-the unindexed one again with Datasette given Nocoflo's ORDER BY, ties broken by the key, through
-its SQL API: its ``_sort`` leaves ties unordered, which a sort of few distinct values finishes
-sooner; for information), an equality and a contains filter, a search, a chart aggregate (rows
-per status), the count shown to the user, and ``--concurrency`` clients paging by keyset for
-``--seconds`` (requests per second; each server half the time twice, in the order Nocoflo,
-Datasette, Datasette, Nocoflo).
+Cases (100-row pages): the first page with its count, a keyset page 90% deep (after the id 90% of
+the way from the first id to the last: Nocoflo's cursor, Datasette's ``_next``, sqlite3's
+``WHERE id > ?``), the same keyset page with each side's calls made in a row instead of alternating
+(for information: a server called between other programs' work runs colder on a small or virtual
+machine), an offset page 90% deep, sort on an indexed and an unindexed column (and the unindexed
+one again with Datasette given Nocoflo's ORDER BY, ties broken by the key, through its SQL API: its
+``_sort`` leaves ties unordered, which a sort of few distinct values finishes sooner; for
+information), an equality and a contains filter, a search, a chart aggregate (rows per status), the
+count shown to the user, and ``--concurrency`` clients paging by keyset for ``--seconds`` (requests
+per second; each server half the time twice, in the order Nocoflo, Datasette, Datasette, Nocoflo).
 Datasette gets ``_nocount=1`` and Nocoflo ``count=false`` on every line except the first page,
 the "both count" filter line and the count, where each counts as it does for its users (Nocoflo:
 the rowid span as an estimate for a whole table, up to 10,001 matches for a filter or search).
@@ -114,6 +115,8 @@ class Case:
     sqlite: Side
     target: str = ""  # "ratio", "ratio+keyset" or "" (shown for information)
     shown: str = ""  # what the user sees (the counts)
+    # Calls alternate between the sides; else each side makes all its timed calls in a row.
+    interleaved: bool = True
 
 
 @dataclass
@@ -319,6 +322,14 @@ def build_cases(servers: Servers) -> list[Case]:
     uncounted = {"limit": PAGE, "count": "false"}
     page = f"LIMIT {PAGE}"
     contains = "gift"
+
+    def keyset_sides() -> tuple[Side, Side, Side]:
+        return (
+            Side(nocoflo_ids(s, {"limit": PAGE, "cursor": cursor}) if cursor else None, "no next"),
+            Side(datasette_ids(s, {"_next": boundary, **nocount})),
+            Side(sqlite_ids(s, f"WHERE id > ? ORDER BY id {page}", (boundary,))),
+        )
+
     cases = [
         Case(
             "first page (with count)",
@@ -333,13 +344,10 @@ def build_cases(servers: Servers) -> list[Case]:
             Side(datasette_ids(s, nocount)),
             Side(sqlite_ids(s, f"ORDER BY id {page}")),
         ),
-        Case(
-            f"keyset page after id {boundary:,}",
-            Side(nocoflo_ids(s, {"limit": PAGE, "cursor": cursor}) if cursor else None, "no next"),
-            Side(datasette_ids(s, {"_next": boundary, **nocount})),
-            Side(sqlite_ids(s, f"WHERE id > ? ORDER BY id {page}", (boundary,))),
-            target="ratio+keyset",
-        ),
+        Case(f"keyset page after id {boundary:,}", *keyset_sides(), target="ratio+keyset"),
+        # The same page with nothing else run between one call and the next: how much of the
+        # line above is the cost of a server woken between other programs' work.
+        Case("keyset page, each side's calls in a row", *keyset_sides(), interleaved=False),
         Case(
             f"offset page at row {deep:,}",
             Side(nocoflo_ids(s, {"limit": PAGE, "offset": deep})),
@@ -495,8 +503,11 @@ def run_case(case: Case, repeat: int) -> None:
         except (RuntimeError, KeyError, ValueError, TypeError, httpx.HTTPError) as exc:
             side.error = str(exc)[:200]
     live = [side for side in sides if not side.error]
-    for _ in range(min(repeat, SLOW_REPEAT) if slow else repeat):
-        for side in live:  # interleaved, so a burst of load hits every side
+    times = min(repeat, SLOW_REPEAT) if slow else repeat
+    # Interleaved, so a burst of load hits every side; in a row, side after side.
+    turns = [live] * times if case.interleaved else [[side] * times for side in live]
+    for turn in turns:
+        for side in turn:
             started = time.perf_counter()
             try:
                 side.call()

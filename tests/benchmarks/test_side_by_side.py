@@ -22,12 +22,13 @@ MS = r"([\d.]+) /\s+([\d.]+)"
 # on its tables) and the informational lines no target.
 CASES = (
     "first page (with count)|first page, neither counts|keyset page after id 1,800|"
-    "offset page at row 1,800|sort -ordered_at (indexed)|sort quantity (unindexed)|"
+    "keyset page, each side's calls in a row|offset page at row 1,800|"
+    "sort -ordered_at (indexed)|sort quantity (unindexed)|"
     "filter status = shipped|filter status = shipped, both count|filter comment contains gift|"
     "search q=gift (D: comment__contains)|chart: count per status|count shown to the user"
 ).split("|")
 NO_DATASETTE = {"offset page at row 1,800"}
-NO_TARGET = {CASES[1], CASES[3], CASES[7], CASES[9], CASES[10], CASES[11]}
+NO_TARGET = {CASES[1], CASES[3], CASES[4], CASES[8], CASES[10], CASES[11], CASES[12]}
 
 
 def ratio_fits(ratio: float, top: float, bottom: float) -> bool:
@@ -88,3 +89,22 @@ def test_every_case_is_measured_on_both_servers():
     assert memory and float(memory.group(1)) > 10, out
     assert "load average" in out
     assert ("all targets met" in out) == (result.returncode == 0)
+
+
+def test_a_case_in_a_row_times_each_side_before_the_next():
+    from benchmarks import side_by_side as sbs
+
+    order: list[str] = []
+
+    def side(name: str) -> sbs.Side:
+        return sbs.Side(lambda: order.append(name) or [1])
+
+    def run(interleaved: bool) -> list[str]:
+        order.clear()
+        case = sbs.Case("x", side("n"), side("d"), side("s"), interleaved=interleaved)
+        sbs.run_case(case, repeat=3)
+        assert all(len(s.samples) == 3 for s in (case.nocoflo, case.datasette, case.sqlite))
+        return order[3 * sbs.WARMUP :]  # after the warm-up calls
+
+    assert run(interleaved=True) == list("ndsndsnds")
+    assert run(interleaved=False) == list("nnndddsss")
