@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import groupby, repeat
 from operator import itemgetter
 from typing import Any
@@ -45,6 +46,10 @@ INSERT_BATCH = 1000
 # exact count. Counting this many rows takes about a millisecond on any of the databases.
 EXACT_COUNT_LIMIT = 10_000
 
+# Page statements kept per datasource (one per table, columns, order and key); past it, start
+# again.
+PAGE_PLANS = 256
+
 
 class SQLAlchemyDatasource(BaseDatasource):
     """Everything a SQL database needs, given an engine."""
@@ -55,6 +60,7 @@ class SQLAlchemyDatasource(BaseDatasource):
         self._tables: dict[tuple[str | None, str], sa.Table] = {}
         self._kinds_cache: dict[tuple[str | None, str], dict[str, str]] = {}
         self._choices_cache: dict[tuple[str | None, str], dict[str, tuple[str, ...]]] = {}
+        self._page_plans: dict[tuple, PagePlan] = {}
         self._lock = threading.Lock()
         self.connect_timeout = self.number_option("connect_timeout", 5.0)
         self.statement_timeout = self.number_option("statement_timeout", 10.0)
@@ -168,6 +174,7 @@ class SQLAlchemyDatasource(BaseDatasource):
             self._tables.clear()
         else:
             self._tables.pop((table_config.get("schema") or None, table_config["name"]), None)
+        self._page_plans.clear()  # they hold the reflected tables
 
     def adapt_table(self, table: sa.Table) -> sa.Table:
         """A hook for dialects whose stored values need no driver-side conversion."""
@@ -340,10 +347,13 @@ class SQLAlchemyDatasource(BaseDatasource):
         return column if kind == "text" else sa.cast(column, sa.String)
 
     def bound(self, column: sa.ColumnElement, kind: str, value: Any) -> Any:
-        """A value to compare with the column; floats of single precision need the column's type
-        on both sides, or 1.1 (float4) never equals 1.1 (float8)."""
+        """A value (or a bound parameter) to compare with the column; floats of single
+        precision need the column's type on both sides, or 1.1 (float4) never equals 1.1
+        (float8)."""
         if kind == "real" and value is not None and not isinstance(column.type, sa.Double):
-            return sa.cast(sa.literal(value, column.type), column.type)
+            if not isinstance(value, sa.BindParameter):
+                value = sa.literal(value, column.type)
+            return sa.cast(value, column.type)
         return value
 
     def sort_expression(self, column: sa.ColumnElement, kind: str) -> sa.ColumnElement:
@@ -413,21 +423,71 @@ class SQLAlchemyDatasource(BaseDatasource):
             else [c.name for c in table.columns]
         )
         keys = self._keys(table_config, table)
+        plan = self._page_plan(table, kinds, tuple(names), tuple(query.sort), tuple(keys))
+        conditions = self.where_clause(table, kinds, query)
+        offset, after = self._decode_cursor(query, len(plan.order))
+        params: dict[str, Any] = {"page_limit": query.limit}
+        if after:
+            stmt = plan.after_page
+            for i, ((column, _), kind, value) in enumerate(
+                zip(plan.order, plan.order_kinds, after, strict=True)
+            ):
+                params[f"after{i}"] = self.cursor_value(column, kind, value)
+        else:
+            stmt = plan.offset_page
+            params["page_offset"] = offset or 0
+        if conditions:
+            stmt = stmt.where(*conditions)
+
+        total, accuracy = None, EXACT
+        with self.connect() as conn:
+            result = self.select_page(conn, table, stmt, query, params)
+            if query.with_count:
+                total, accuracy = self.page_count(conn, table, conditions, query.exact_count)
+        values = rows_to_json(names, [kinds.get(n, "") for n in names], result)
+        # Each row's key by name, from its place in the row, with no Python frame per row (this
+        # runs for every row of every page). itemgetter of one place gives a value, not a tuple.
+        key_at = plan.key_at
+        pick = itemgetter(*key_at) if key_at else lambda _: ()
+        key_tuples = zip(map(pick, result)) if len(key_at) == 1 else map(pick, result)
+        rows = list(zip(map(dict, map(zip, repeat(keys), key_tuples)), values, strict=True))
+        next_cursor = None
+        if len(result) == query.limit:
+            if plan.keyset_ok:
+                last = result[-1]
+                after_values = [to_json("", last[i]) for i in plan.order_at]
+                next_cursor = _encode_cursor({"after": after_values})
+            else:
+                next_cursor = _encode_cursor({"offset": (offset or 0) + query.limit})
+        return Page(
+            columns=names, rows=rows, count=total, next=next_cursor, count_accuracy=accuracy
+        )
+
+    def _page_plan(
+        self, table: sa.Table, kinds: dict[str, str], names: tuple, sort: tuple, keys: tuple
+    ) -> PagePlan:
+        """The statements of a page of these columns in this order, built once: a grid reading
+        page after page runs the same statement with other values bound, which spares building
+        it and SQLAlchemy working out its cache key each time."""
+        shape = (table, names, sort, keys)
+        plan = self._page_plans.get(shape)
+        if plan is None:
+            plan = self._build_page_plan(table, kinds, list(names), list(sort), list(keys))
+            if len(self._page_plans) >= PAGE_PLANS:
+                self._page_plans.clear()
+            self._page_plans[shape] = plan
+        return plan
+
+    def _build_page_plan(
+        self, table: sa.Table, kinds: dict[str, str], names: list, sort: list, keys: list
+    ) -> PagePlan:
         key_exprs = [self.key_column(table, k) for k in keys]
-        order = [(self.column(table, name), desc) for name, desc in query.sort]
+        order = [(self.column(table, name), desc) for name, desc in sort]
         sorted_names = {c.name for c, _ in order}
         order += [(k, False) for k in key_exprs if k.name not in sorted_names]
         order = [
             (self.sort_expression(c, kinds.get(getattr(c, "name", ""), "")), d) for c, d in order
         ]
-        conditions = self.where_clause(table, kinds, query)
-        offset, after = self._decode_cursor(query, len(order))
-        if after:
-            after = [
-                self.cursor_value(c, kinds.get(getattr(c, "name", ""), ""), v)
-                for (c, _), v in zip(order, after, strict=True)
-            ]
-        page_conditions = conditions + ([_keyset_condition(order, after)] if after else [])
 
         # Key and order columns already shown are read from their place in the row: selecting
         # them again would widen every row the database sorts (PostgreSQL: twice as slow).
@@ -443,50 +503,43 @@ class SQLAlchemyDatasource(BaseDatasource):
         key_at = [place(k) for k in key_exprs]
         order_at = [place(c) for c, _ in order]
 
-        stmt = sa.select(*selected)
-        if page_conditions:
-            stmt = stmt.where(*page_conditions)
-        stmt = stmt.order_by(*[c.desc() if d else c.asc() for c, d in order])
-
-        total, accuracy = None, EXACT
-        with self.connect() as conn:
-            result = self.select_page(conn, table, stmt, query, offset or 0)
-            if query.with_count:
-                total, accuracy = self.page_count(conn, table, conditions, query.exact_count)
-        values = rows_to_json(names, [kinds.get(n, "") for n in names], result)
-        # Each row's key by name, from its place in the row, with no Python frame per row (this
-        # runs for every row of every page). itemgetter of one place gives a value, not a tuple.
-        pick = itemgetter(*key_at) if key_at else lambda _: ()
-        key_tuples = zip(map(pick, result)) if len(key_at) == 1 else map(pick, result)
-        rows = list(zip(map(dict, map(zip, repeat(keys), key_tuples)), values, strict=True))
-        next_cursor = None
-        if len(result) == query.limit:
-            if self._keyset_ok(table, order):
-                last = result[-1]
-                after_values = [to_json("", last[i]) for i in order_at]
-                next_cursor = _encode_cursor({"after": after_values})
-            else:
-                next_cursor = _encode_cursor({"offset": (offset or 0) + query.limit})
-        return Page(
-            columns=names, rows=rows, count=total, next=next_cursor, count_accuracy=accuracy
+        ordered = sa.select(*selected).order_by(*[c.desc() if d else c.asc() for c, d in order])
+        # A cursor's values are bound as each column compares them (see `bound`). Without an
+        # order there is no cursor to page after.
+        order_kinds = [kinds.get(getattr(c, "name", ""), "") for c, _ in order]
+        after = [
+            self.bound(c, kind, sa.bindparam(f"after{i}", type_=c.type))
+            for i, ((c, _), kind) in enumerate(zip(order, order_kinds, strict=True))
+        ]
+        after_cursor = ordered.where(_keyset_condition(order, after)) if order else ordered
+        limit = sa.bindparam("page_limit", type_=sa.Integer())
+        offset = sa.bindparam("page_offset", type_=sa.Integer())
+        return PagePlan(
+            offset_page=ordered.limit(limit).offset(offset),
+            after_page=after_cursor.limit(limit),
+            order=order,
+            order_kinds=order_kinds,
+            key_at=key_at,
+            order_at=order_at,
+            keyset_ok=self._keyset_ok(table, order),
         )
 
     def select_page(
-        self, conn: Connection, table: sa.Table, stmt: sa.Select, query: Query, offset: int
+        self, conn: Connection, table: sa.Table, stmt: sa.Select, query: Query, params: dict
     ) -> Sequence[sa.Row]:
-        """The rows of a page: the filtered and ordered statement, limited to the page (a
-        dialect may read them its own way, see SQLiteDatasource)."""
-        return conn.execute(stmt.limit(query.limit).offset(offset or None)).all()
+        """The rows of a page: its statement (filtered, ordered and limited) with its values
+        bound (a dialect may read them its own way, see SQLiteDatasource)."""
+        return conn.execute(stmt, params).all()
 
     def cursor_value(self, column: sa.ColumnElement, kind: str, value: Any) -> Any:
-        """A value of a keyset cursor (JSON, as a page showed it) as the column compares it."""
+        """A value of a keyset cursor (JSON, as a page showed it) as the column's type takes it
+        (the page's statement compares it as `bound` says)."""
         if not kind or value is None:
             return value
         try:
-            typed = self.to_db(kind, coerce(ColumnSpec(str(column.name), kind), value))
+            return self.to_db(kind, coerce(ColumnSpec(str(column.name), kind), value))
         except InvalidValue as exc:
             raise InvalidQuery("That cursor does not fit this table") from exc
-        return self.bound(column, kind, typed)
 
     def _keyset_ok(self, table: sa.Table, order: list[tuple[Any, bool]]) -> bool:
         """Keyset paging needs ordered columns without NULLs (NULLs do not compare)."""
@@ -755,6 +808,19 @@ def _default_text(column: sa.Column) -> str:
         return f"generated: {default.sqltext}"[:255]
     arg = getattr(default, "arg", default)
     return str(getattr(arg, "text", arg))
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    """A page's statements for one table, its shown columns, order and key."""
+
+    offset_page: sa.Select  # the first page or one at an offset: page_limit, page_offset
+    after_page: sa.Select  # the page after a cursor: page_limit, after0, after1...
+    order: list[tuple[sa.ColumnElement, bool]]  # what it is ordered by, key columns last
+    order_kinds: list[str]  # the kind of each (a cursor's values are read as it)
+    key_at: list[int]  # where each key column is in a row read
+    order_at: list[int]  # where each order column is (a cursor holds their values)
+    keyset_ok: bool  # whether the next page can start after the last row's values
 
 
 def _keyset_condition(order: list[tuple[Any, bool]], after: list[Any]) -> sa.ColumnElement:

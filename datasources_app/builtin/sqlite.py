@@ -161,19 +161,24 @@ class SQLiteDatasource(SQLAlchemyDatasource):
         return int(low), int(high)
 
     def select_page(
-        self, conn, table: sa.Table, stmt: sa.Select, query: Query, offset: int
+        self, conn, table: sa.Table, stmt: sa.Select, query: Query, params: dict
     ) -> Sequence[sa.Row]:
         """A page sorted by an unindexed column of a large table is read in rowid ranges at
         once: each range's first rows by the page's order, on a connection of its own, and then
         the page from those rows alone, by the same statement (so SQLite's own ordering and
         comparison rules decide, and the values are read once more, together)."""
-        wanted = offset + query.limit
-        split = self._split(conn, table, stmt, query, wanted)
+        wanted = params.get("page_offset", 0) + query.limit
+        split = self._split(conn, table, stmt, query, wanted, params)
         if split is None:
-            return super().select_page(conn, table, stmt, query, offset)
+            return super().select_page(conn, table, stmt, query, params)
         rowid, ranges = split
+        stmt = stmt.params(params)  # its values in it, for the statements made from it
         parts = [
-            stmt.with_only_columns(rowid).select_from(table).where(*bounds).limit(wanted)
+            stmt.with_only_columns(rowid)
+            .select_from(table)
+            .where(*bounds)
+            .limit(wanted)
+            .offset(None)
             for bounds in ranges
         ]
         futures = [self._scan_workers().submit(self._first_rowids, part) for part in parts[1:]]
@@ -186,8 +191,7 @@ class SQLiteDatasource(SQLAlchemyDatasource):
                 future.cancel()  # after a failure, ranges not yet started are not read
         if not found:
             return []
-        page = stmt.where(rowid.in_(found)).limit(query.limit).offset(offset or None)
-        return conn.execute(page).all()
+        return conn.execute(stmt.where(rowid.in_(found))).all()  # its page's limit and offset
 
     def _scan_workers(self) -> ThreadPoolExecutor:
         """The threads that read the other ranges (the request's own thread reads the first)."""
@@ -203,7 +207,7 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             return conn.execute(part).scalars().all()
 
     def _split(
-        self, conn, table: sa.Table, stmt: sa.Select, query: Query, wanted: int
+        self, conn, table: sa.Table, stmt: sa.Select, query: Query, wanted: int, params: dict
     ) -> tuple[sa.ColumnElement, list[list[sa.ColumnElement]]] | None:
         """The rowid, and its conditions for each range to read at once; or None for one plain
         read: a small table, a page far from the start, an order an index gives, or a plan SQLite
@@ -221,9 +225,11 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             return None
         # SQLite's own plan says whether it would scan and sort: the statement as SQLAlchemy
         # compiled it (identifiers quoted, values bound) behind the fixed words EXPLAIN QUERY PLAN.
-        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-        plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)]
+        compiled = stmt.params(params).compile(
+            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        values = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)]
         reads = [step for step in plan if step.startswith(("SCAN ", "SEARCH "))]
         if (
             len(reads) != 1

@@ -14,6 +14,7 @@ import time
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from core.models import ColumnMeta
 from datasources_app.base import FILTER_OPS, Filter, Query
@@ -160,6 +161,37 @@ def test_keyset_cursor_continues_exactly(ds):
     assert first.count == 5
     second = ds.get_page(TYPED, Query(limit=2, cursor=first.next, with_count=False))
     assert ids(second.rows) == [3, 4] and second.count is None
+
+
+def test_pages_of_one_shape_run_one_statement_with_their_own_values(ds):
+    """A grid reading page after page does not build its statement again for each page."""
+    executed = []
+
+    def record(conn, statement, *args):
+        executed.append(statement)
+
+    ds.reflect(TYPED)  # reading the table's description runs statements of its own
+    sa.event.listen(ds.engine, "before_execute", record)
+    try:
+        first = ds.get_page(TYPED, Query(limit=2, with_count=False))
+        second = ds.get_page(TYPED, Query(limit=2, cursor=first.next, with_count=False))
+        third = ds.get_page(TYPED, Query(limit=2, cursor=second.next, with_count=False))
+        at_offset = ds.get_page(TYPED, Query(limit=2, offset=2, with_count=False))
+        wider = ds.get_page(TYPED, Query(limit=3, with_count=False))
+    finally:
+        sa.event.remove(ds.engine, "before_execute", record)
+    assert [ids(p.rows) for p in (first, second, third, at_offset, wider)] == [
+        [1, 2], [3, 4], [5], [3, 4], [1, 2, 3],
+    ]  # fmt: skip
+    pages = [s for s in executed if isinstance(s, sa.Select)]
+    assert len(pages) == 5
+    assert pages[0] is pages[3] is pages[4]  # the first page, one at an offset, a longer one
+    assert pages[1] is pages[2]  # the pages after a cursor
+    assert pages[0] is not pages[1]
+    # Another order is another statement; a filter is added to the page's own.
+    ds.get_page(TYPED, Query(limit=2, sort=[("name", True)], with_count=False))
+    ds.get_page(TYPED, Query(limit=2, filters=[Filter("qty", "gt", 3)], with_count=False))
+    assert len(ds._page_plans) == 2
 
 
 @pytest.mark.parametrize(

@@ -172,9 +172,11 @@ def test_forget_rereads_a_changed_table(shop, shop_file):
     conn.commit()
     conn.close()
     assert "isbn" not in [c["name"] for c in shop.get_schema(BOOKS)]  # cached
+    assert "isbn" not in shop.get_page(BOOKS, Query(limit=1)).columns
     shop.forget(BOOKS)
     columns = {c["name"]: c for c in shop.get_schema(BOOKS)}
     assert columns["isbn"]["max_length"] == 13
+    assert "isbn" in shop.get_page(BOOKS, Query(limit=1)).columns
     shop.forget()
     assert "isbn" in [c["name"] for c in shop.get_schema(BOOKS)]
 
