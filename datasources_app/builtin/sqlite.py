@@ -171,8 +171,7 @@ class SQLiteDatasource(SQLAlchemyDatasource):
         split = self._split(conn, table, stmt, query, wanted, params)
         if split is None:
             return super().select_page(conn, table, stmt, query, params)
-        rowid, ranges = split
-        stmt = stmt.params(params)  # its values in it, for the statements made from it
+        rowid, ranges, stmt = split  # the statement with its values in it, as parts need
         parts = [
             stmt.with_only_columns(rowid)
             .select_from(table)
@@ -208,10 +207,11 @@ class SQLiteDatasource(SQLAlchemyDatasource):
 
     def _split(
         self, conn, table: sa.Table, stmt: sa.Select, query: Query, wanted: int, params: dict
-    ) -> tuple[sa.ColumnElement, list[list[sa.ColumnElement]]] | None:
-        """The rowid, and its conditions for each range to read at once; or None for one plain
-        read: a small table, a page far from the start, an order an index gives, or a plan SQLite
-        would not run as a scan of the whole table and a sort."""
+    ) -> tuple[sa.ColumnElement, list[list[sa.ColumnElement]], sa.Select] | None:
+        """The rowid, its conditions for each range to read at once and the statement with the
+        page's values in it (as SQLite's plan was asked for); or None for one plain read: a small
+        table, a page far from the start, an order an index gives, or a plan SQLite would not run
+        as a scan of the whole table and a sort."""
         if self.parallel_scans < 2 or not query.sort or wanted > SPLIT_MAX_ROWS:
             return None
         first = query.sort[0][0]
@@ -225,9 +225,8 @@ class SQLiteDatasource(SQLAlchemyDatasource):
             return None
         # SQLite's own plan says whether it would scan and sort: the statement as SQLAlchemy
         # compiled it (identifiers quoted, values bound) behind the fixed words EXPLAIN QUERY PLAN.
-        compiled = stmt.params(params).compile(
-            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
-        )
+        stmt = stmt.params(params)
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         values = tuple(compiled.params[name] for name in compiled.positiontup or ())
         plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)]
         reads = [step for step in plan if step.startswith(("SCAN ", "SEARCH "))]
@@ -242,11 +241,12 @@ class SQLiteDatasource(SQLAlchemyDatasource):
         low, high = span
         cuts = [low + (high - low + 1) * i // ways for i in range(1, ways)]
         # The first and last ranges are open, so a row added meanwhile is in one range.
-        return rowid, (
+        ranges = (
             [[rowid < cuts[0]]]
             + [[rowid >= a, rowid < b] for a, b in pairwise(cuts)]
             + [[rowid >= cuts[-1]]]
         )
+        return rowid, ranges, stmt
 
     def test_connection(self, connection_config: dict | None = None) -> bool:
         if not self.path.exists():
