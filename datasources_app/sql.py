@@ -11,7 +11,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby, repeat
@@ -30,6 +30,7 @@ from .errors import (
     InvalidOption,
     InvalidQuery,
     InvalidValue,
+    QueryTimeout,
     RowNotFound,
     WriteConflict,
 )
@@ -45,6 +46,12 @@ INSERT_BATCH = 1000
 # estimate (a whole table) or "more than" this many (filtered), unless the user asks for an
 # exact count. Counting this many rows takes about a millisecond on any of the databases.
 EXACT_COUNT_LIMIT = 10_000
+
+# A page's count (but an exact one the user asked for) stops after this many seconds. Counting
+# up to the limit above reads that many matching rows, and when few rows match a filter that can
+# mean reading all of a huge table, while the page itself found its rows at the start. A count cut
+# short says "more than" the rows the page has shown.
+COUNT_TIME_LIMIT = 0.1
 
 # Page statements kept per datasource (one per table, columns, order and key); past it, start
 # again.
@@ -65,6 +72,7 @@ class SQLAlchemyDatasource(BaseDatasource):
         self.connect_timeout = self.number_option("connect_timeout", 5.0)
         self.statement_timeout = self.number_option("statement_timeout", 10.0)
         self.exact_count_limit = self.number_option("exact_count_limit", EXACT_COUNT_LIMIT)
+        self.count_time_limit = self.number_option("count_time_limit", COUNT_TIME_LIMIT, 0.001)
 
     def number_option(self, name: str, default: float, minimum: float = 0) -> Any:
         """A number from the datasource's options, of the default's type (int: whole). A wrong
@@ -426,7 +434,8 @@ class SQLAlchemyDatasource(BaseDatasource):
         plan = self._page_plan(table, kinds, tuple(names), tuple(query.sort), tuple(keys))
         conditions = self.where_clause(table, kinds, query)
         offset, after = self._decode_cursor(query, len(plan.order))
-        params: dict[str, Any] = {"page_limit": query.limit}
+        # One row past the page says whether another page follows.
+        params: dict[str, Any] = {"page_limit": query.limit + 1}
         if after:
             stmt = plan.after_page
             for i, ((column, _), kind, value) in enumerate(
@@ -442,8 +451,15 @@ class SQLAlchemyDatasource(BaseDatasource):
         total, accuracy = None, EXACT
         with self.connect() as conn:
             result = self.select_page(conn, table, stmt, query, params)
+            more = len(result) > query.limit
+            result = result[: query.limit]
             if query.with_count:
-                total, accuracy = self.page_count(conn, table, conditions, query.exact_count)
+                # Rows from the start, read up to the end of this page: known at an offset.
+                start = None if after else offset or 0
+                shown = None if start is None or (start and not result) else start + len(result)
+                total, accuracy = self.page_count(
+                    conn, table, conditions, query.exact_count, shown, more, len(result)
+                )
         values = rows_to_json(names, [kinds.get(n, "") for n in names], result)
         # Each row's key by name, from its place in the row, with no Python frame per row (this
         # runs for every row of every page). itemgetter of one place gives a value, not a tuple.
@@ -452,7 +468,7 @@ class SQLAlchemyDatasource(BaseDatasource):
         key_tuples = zip(map(pick, result)) if len(key_at) == 1 else map(pick, result)
         rows = list(zip(map(dict, map(zip, repeat(keys), key_tuples)), values, strict=True))
         next_cursor = None
-        if len(result) == query.limit:
+        if more:
             if plan.keyset_ok:
                 last = result[-1]
                 after_values = [to_json("", last[i]) for i in plan.order_at]
@@ -580,21 +596,41 @@ class SQLAlchemyDatasource(BaseDatasource):
         return int(conn.execute(stmt).scalar_one())
 
     def page_count(
-        self, conn: Connection, table: sa.Table, conditions: list, exact: bool
+        self,
+        conn: Connection,
+        table: sa.Table,
+        conditions: list,
+        exact: bool,
+        shown: int | None = None,
+        more: bool = True,
+        on_page: int = 0,
     ) -> tuple[int, str]:
         """The count a page shows and how far it can be trusted, without scanning a huge table.
 
-        Counting stops one row past `exact_count_limit`, so it costs the same on ten million
-        rows as on ten thousand. Past the limit a whole table is counted by the database's own
-        estimate; a filtered one is "more than" the limit. `exact` counts everything.
+        `shown` is the number of rows from the first up to the end of the page (None after a
+        cursor), `more` whether rows follow it, `on_page` how many the page holds. The last page
+        of an offset read needs no count. Counting stops one row past `exact_count_limit`, and
+        after `count_time_limit` seconds: when few rows match, reaching the limit could mean
+        reading the whole table. Past the limit a whole table is counted by the database's own
+        estimate; a filtered one is "more than" the limit; a count cut short is "more than" the
+        rows the page has shown. `exact` counts everything (under the statement time limit).
         """
         if exact:
             return self.count_rows(conn, table, conditions), EXACT
+        if shown is not None and not more:
+            return shown, EXACT
         limit = self.exact_count_limit
         window = sa.select(sa.literal(1)).select_from(table).where(*conditions).limit(limit + 1)
-        capped = int(
-            conn.execute(sa.select(sa.func.count()).select_from(window.subquery())).scalar_one()
-        )
+        try:
+            with self.time_limited(conn, self.count_time_limit):
+                counted = conn.execute(sa.select(sa.func.count()).select_from(window.subquery()))
+                capped = int(counted.scalar_one())
+        except sa_exc.DBAPIError as exc:
+            if not isinstance(self.translate_error(exc), QueryTimeout):
+                raise
+            conn.rollback()  # PostgreSQL ends a transaction whose statement it stopped
+            known = on_page if shown is None else shown
+            return (known if more else max(known - 1, 0)), AT_LEAST
         if capped <= limit:
             return capped, EXACT
         if not conditions:
@@ -602,6 +638,13 @@ class SQLAlchemyDatasource(BaseDatasource):
             if estimate is not None and estimate > limit:
                 return estimate, ESTIMATE
         return limit, AT_LEAST
+
+    @contextmanager
+    def time_limited(self, conn: Connection, seconds: float) -> Iterator[None]:
+        """Statements run on `conn` in this block stop after `seconds` with the database's time-out
+        error. Each dialect's datasource knows how; others run them under the statement time
+        limit."""
+        yield
 
     def estimate_rows(self, conn: Connection, table: sa.Table) -> int | None:
         """The number of rows of a table from the database's statistics, without reading it;

@@ -195,6 +195,17 @@ class Backend:
                 ]
             )
 
+    def create_wide_view(self) -> None:
+        """`wide`: a million rows without a key (a table of a thousand joined with itself), whose
+        first rows come at once and whose count takes tens of milliseconds."""
+        self.execute_script(
+            [
+                "CREATE TABLE base (n INTEGER PRIMARY KEY)",
+                "INSERT INTO base VALUES " + ", ".join(f"({n})" for n in range(1000)),  # noqa: S608 - numbers
+                "CREATE VIEW wide AS SELECT a.n * 1000 + b.n AS id FROM base a, base b",
+            ]
+        )
+
     def close(self) -> None:
         for datasource in self.datasources:
             datasource.close()

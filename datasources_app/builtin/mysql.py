@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import MySQLdb  # noqa: F401  (mysqlclient: the driver this plugin needs)
@@ -83,6 +85,15 @@ ESTIMATE_SQL = sa.text(
 )
 
 
+def set_time_limit(execute: Callable, mariadb: bool, seconds: float) -> None:
+    """The server stops a statement of this session past `seconds`. MariaDB counts seconds (any
+    statement), MySQL milliseconds (SELECTs only)."""
+    if mariadb:
+        execute("SET SESSION max_statement_time = %s", (float(seconds),))
+    else:
+        execute("SET SESSION max_execution_time = %s", (max(1, round(seconds * 1000)),))
+
+
 class MySQLDatasource(SQLAlchemyDatasource):
     label = "MySQL / MariaDB"
 
@@ -113,18 +124,23 @@ class MySQLDatasource(SQLAlchemyDatasource):
         def _on_connect(dbapi_connection, record):
             cursor = dbapi_connection.cursor()
             try:
-                # The server stops a statement past the limit. MariaDB counts seconds (any
-                # statement), MySQL milliseconds (SELECTs only).
-                if "mariadb" in dbapi_connection.get_server_info().lower():
-                    cursor.execute("SET SESSION max_statement_time = %s", (float(limit),))
-                else:
-                    cursor.execute("SET SESSION max_execution_time = %s", (int(limit * 1000),))
+                record.info["mariadb"] = "mariadb" in dbapi_connection.get_server_info().lower()
+                set_time_limit(cursor.execute, record.info["mariadb"], limit)
                 # TIMESTAMP values are read and written in UTC (see UTCTimestamp).
                 cursor.execute("SET SESSION time_zone = '+00:00'")
             finally:
                 cursor.close()
 
         return engine
+
+    @contextmanager
+    def time_limited(self, conn, seconds: float) -> Iterator[None]:
+        mariadb = conn.connection.info["mariadb"]
+        set_time_limit(conn.exec_driver_sql, mariadb, seconds)
+        try:
+            yield
+        finally:
+            set_time_limit(conn.exec_driver_sql, mariadb, self.statement_timeout)
 
     def translate_error(self, exc: sa_exc.SQLAlchemyError) -> DatasourceError:
         orig = getattr(exc, "orig", None)

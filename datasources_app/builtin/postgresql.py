@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +26,8 @@ SYSTEM_PREFIXES = ("pg_toast", "pg_temp")
 # an administrator's shutdown or termination (57P01-57P03), bad credentials, unknown database.
 UNAVAILABLE_CODES = ("57P01", "57P02", "57P03", "28000", "28P01", "3D000")
 QUERY_CANCELED = "57014"
+# The statement time limit for the rest of the transaction (milliseconds, as text).
+SET_TIME_LIMIT = sa.text("SELECT set_config('statement_timeout', :ms, true)")
 # Schemas the connecting role may use (USAGE), without PostgreSQL's own.
 VISIBLE_SCHEMAS = sa.text(
     "SELECT nspname FROM pg_namespace WHERE has_schema_privilege(oid, 'USAGE') ORDER BY nspname"
@@ -82,6 +86,14 @@ class PostgreSQLDatasource(SQLAlchemyDatasource):
                 "application_name": "nocoflo",
             },
         )
+
+    @contextmanager
+    def time_limited(self, conn, seconds: float) -> Iterator[None]:
+        # A statement stopped by the limit ends the transaction, and with it this setting; after
+        # the block the connection's own limit applies again.
+        conn.execute(SET_TIME_LIMIT, {"ms": str(max(1, round(seconds * 1000)))})
+        yield
+        conn.execute(SET_TIME_LIMIT, {"ms": str(max(1, int(self.statement_timeout * 1000)))})
 
     def estimate_rows(self, conn, table: sa.Table) -> int | None:
         # reltuples is kept by VACUUM/ANALYZE (-1 before the first); the statistics collector's

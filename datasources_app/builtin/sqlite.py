@@ -7,8 +7,9 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -107,9 +108,21 @@ class SQLiteDatasource(SQLAlchemyDatasource):
 
         @sa.event.listens_for(engine, "before_cursor_execute")
         def _start_clock(conn, cursor, statement, parameters, context, executemany):
-            conn.connection.info["deadline"][0] = time.monotonic() + limit
+            info = conn.connection.info
+            info["deadline"][0] = time.monotonic() + info.get("time_limit", limit)
 
         return engine
+
+    @contextmanager
+    def time_limited(self, conn, seconds: float) -> Iterator[None]:
+        # Read by the clock each statement starts (see create_engine); the progress handler
+        # looks at it every million steps, a few milliseconds.
+        info = conn.connection.info
+        info["time_limit"] = seconds
+        try:
+            yield
+        finally:
+            del info["time_limit"]
 
     def count_rows(self, conn, table: sa.Table, conditions: list) -> int:
         """Exact counts, remembered per pooled connection while the database is unchanged.
@@ -167,7 +180,7 @@ class SQLiteDatasource(SQLAlchemyDatasource):
         once: each range's first rows by the page's order, on a connection of its own, and then
         the page from those rows alone, by the same statement (so SQLite's own ordering and
         comparison rules decide, and the values are read once more, together)."""
-        wanted = params.get("page_offset", 0) + query.limit
+        wanted = params.get("page_offset", 0) + params["page_limit"]
         split = self._split(conn, table, stmt, query, wanted, params)
         if split is None:
             return super().select_page(conn, table, stmt, query, params)

@@ -314,6 +314,42 @@ def test_a_large_table_is_counted_without_scanning_it(backend):
     assert shown() == (3, "at_least")
 
 
+def test_a_count_that_runs_out_of_time_says_more_than_the_rows_shown(backend):
+    """A count stops after `count_time_limit` (a tenth of a second by default), however many rows
+    it would have to read: the page says "more than" the rows it shows, and an exact count is
+    still there on request."""
+    backend.create_wide_view()
+    ds = backend.datasource(exact_count_limit=2_000_000, count_time_limit=0.001)
+    wide = {"name": "wide"}
+    page = ds.get_page(wide, Query(limit=3))
+    assert (len(page.rows), page.count, page.count_accuracy) == (3, 3, "at_least")
+    page = ds.get_page(wide, Query(limit=3, offset=6))
+    assert (len(page.rows), page.count, page.count_accuracy) == (3, 9, "at_least")
+    # The connection's own time limit is back: the exact count takes longer than the count's.
+    started = time.monotonic()
+    page = ds.get_page(wide, Query(limit=3, exact_count=True))
+    assert (page.count, page.count_accuracy) == (1_000_000, "exact")
+    assert time.monotonic() - started > 0.001
+    # With time enough, the count is exact up to the limit, as before.
+    counted = backend.datasource(exact_count_limit=2_000_000).get_page(wide, Query(limit=3))
+    assert (counted.count, counted.count_accuracy) == (1_000_000, "exact")
+
+
+def test_the_last_page_is_its_own_count_and_has_no_next(backend):
+    ds = backend.datasource(exact_count_limit=3)
+    with_qty = [Filter("qty", "notnull")]  # 4 of the 5 rows: more than the limit
+    page = ds.get_page(TYPED, Query(limit=4, filters=with_qty))
+    assert (len(page.rows), page.next, page.count, page.count_accuracy) == (4, None, 4, "exact")
+    page = ds.get_page(TYPED, Query(limit=3, offset=3, filters=with_qty))
+    assert (len(page.rows), page.next, page.count, page.count_accuracy) == (1, None, 4, "exact")
+    # Past the end there is nothing to count from: the count is made, capped as ever.
+    page = ds.get_page(TYPED, Query(limit=3, offset=10, filters=with_qty))
+    assert (page.rows, page.next, page.count, page.count_accuracy) == ([], None, 3, "at_least")
+    # A full page with rows after it is counted.
+    page = ds.get_page(TYPED, Query(limit=2, filters=with_qty))
+    assert page.next is not None and (page.count, page.count_accuracy) == (3, "at_least")
+
+
 # --- writing: typed compare-and-set edits, conflicts, inserts, deletes
 
 
@@ -598,7 +634,7 @@ def test_composite_primary_keys(backend, ds):
     page = ds.get_page(PAIRS, Query())
     assert [k for k, _ in page.rows] == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}]
     rows, cursors = walk(ds, PAIRS, limit=1)
-    assert [k for k, _ in rows] == [k for k, _ in page.rows] and len(cursors) == 3
+    assert [k for k, _ in rows] == [k for k, _ in page.rows] and len(cursors) == 2
     assert ds.get_row(PAIRS, {"a": 1, "b": "y"}) == {"a": 1, "b": "y", "v": "two"}
     stored = ds.update_row(PAIRS, {"a": 1, "b": "y"}, {"v": "TWO"}, {"v": "two"})
     assert stored == {"a": 1, "b": "y", "v": "TWO"}

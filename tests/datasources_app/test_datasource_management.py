@@ -255,6 +255,7 @@ def test_probe_tests_an_unsaved_configuration(demo_db, tmp_path):
         ({"exact_count_limit": 2.5}, "'exact_count_limit' must be a whole number"),
         ({"statement_timeout": "soon"}, "'statement_timeout' must be a number of at least 0"),
         ({"connect_timeout": True}, "'connect_timeout' must be a number"),
+        ({"count_time_limit": 0}, "'count_time_limit' must be a number of at least 0.001, not 0"),
     ],
 )
 def test_a_wrong_option_is_refused_by_its_name(demo_db, options, message):
@@ -267,8 +268,18 @@ def test_a_wrong_option_is_refused_by_its_name(demo_db, options, message):
     # The plugin did nothing wrong: it stays healthy on the plugins page.
     manager = get_manager()
     assert manager.plugins[manager.datasource_plugin_name("sqlite")].health != "failing"
-    config.config_json = {"parallel_scans": "3", "statement_timeout": 2, "exact_count_limit": 50}
+    config.config_json = {
+        "parallel_scans": "3",
+        "statement_timeout": 2,
+        "exact_count_limit": 50,
+        "count_time_limit": 0.5,
+    }
     connections.probe(config)
     built = connections._build(*connections._blueprint(config))
-    assert (built.parallel_scans, built.statement_timeout, built.exact_count_limit) == (3, 2.0, 50)
+    assert (
+        built.parallel_scans,
+        built.statement_timeout,
+        built.exact_count_limit,
+        built.count_time_limit,
+    ) == (3, 2.0, 50, 0.5)
     built.close()
