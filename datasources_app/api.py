@@ -175,9 +175,11 @@ def list_rows(
     page with `count=true`.
     Counting never scans a huge table unless asked: past 10,000 matching rows `count_accuracy`
     says whether `count` is the database's `estimate` of the whole table or `at_least` that
-    many filtered rows; `exact_count=true` counts them all (under the statement time limit).
-    `next` is the cursor of the next page: keyset (fast at any depth) when the order is by the
-    key or by non-null columns, else an offset.
+    many filtered rows; a count that takes longer than a second stops and is
+    `at_least` the rows read so far; `exact_count=true` counts them all (under the statement
+    time limit).
+    `next` is the cursor of the next page, null on the last: keyset (fast at any depth) when the
+    order is by the key or by non-null columns, else an offset.
     """
     query = parse_query(limit, offset, cursor, sort, q, filters, count, exact_count)
     page = rows.read_page(rows.open_table(request.user, table_id), query)

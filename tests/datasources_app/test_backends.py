@@ -315,7 +315,7 @@ def test_a_large_table_is_counted_without_scanning_it(backend):
 
 
 def test_a_count_that_runs_out_of_time_says_more_than_the_rows_shown(backend):
-    """A count stops after `count_time_limit` (a tenth of a second by default), however many rows
+    """A count stops after `count_time_limit` (a second by default), however many rows
     it would have to read: the page says "more than" the rows it shows, and an exact count is
     still there on request."""
     backend.create_wide_view()
