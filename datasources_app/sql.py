@@ -456,11 +456,13 @@ class SQLAlchemyDatasource(BaseDatasource):
             more = len(result) > query.limit
             result = result[: query.limit]
             if query.with_count:
-                # Rows from the start, read up to the end of this page: known at an offset.
-                start = None if after else offset or 0
-                shown = None if start is None or (start and not result) else start + len(result)
+                # Rows known to match: the page's, those before it when it is at an offset (and
+                # has rows: past the end the offset proves nothing), one more when a page follows.
+                before = (offset or 0) if result and not after else 0
+                known = before + len(result) + more
+                whole = not after and not more and (bool(result) or not offset)
                 total, accuracy = self.page_count(
-                    conn, table, conditions, query.exact_count, shown, more, len(result)
+                    conn, table, conditions, query.exact_count, known, whole
                 )
         values = rows_to_json(names, [kinds.get(n, "") for n in names], result)
         # Each row's key by name, from its place in the row, with no Python frame per row (this
@@ -603,24 +605,23 @@ class SQLAlchemyDatasource(BaseDatasource):
         table: sa.Table,
         conditions: list,
         exact: bool,
-        shown: int | None = None,
-        more: bool = True,
-        on_page: int = 0,
+        known: int = 0,
+        whole: bool = False,
     ) -> tuple[int, str]:
         """The count a page shows and how far it can be trusted, without scanning a huge table.
 
-        `shown` is the number of rows from the first up to the end of the page (None after a
-        cursor), `more` whether rows follow it, `on_page` how many the page holds. The last page
-        of an offset read needs no count. Counting stops one row past `exact_count_limit`, and
-        after `count_time_limit` seconds: when few rows match, reaching the limit could mean
-        reading the whole table. Past the limit a whole table is counted by the database's own
-        estimate; a filtered one is "more than" the limit; a count cut short is "more than" the
-        rows the page has shown. `exact` counts everything (under the statement time limit).
+        `known` rows are known to match (the page read them), and `whole` says they are all
+        of them (the last page, read from the first row), which needs no count. Counting stops
+        one row past `exact_count_limit`, and after `count_time_limit` seconds: when few rows
+        match, reaching the limit could mean reading the whole table. Past the limit a whole
+        table is counted by the database's own estimate; a filtered one is "more than" the
+        limit; a count cut short is "more than" what is known. `exact` counts everything
+        (under the statement time limit).
         """
         if exact:
             return self.count_rows(conn, table, conditions), EXACT
-        if shown is not None and not more:
-            return shown, EXACT
+        if whole:
+            return known, EXACT
         limit = self.exact_count_limit
         window = sa.select(sa.literal(1)).select_from(table).where(*conditions).limit(limit + 1)
         try:
@@ -631,8 +632,7 @@ class SQLAlchemyDatasource(BaseDatasource):
             if not isinstance(self.translate_error(exc), QueryTimeout):
                 raise
             conn.rollback()  # PostgreSQL ends a transaction whose statement it stopped
-            known = on_page if shown is None else shown
-            return (known if more else max(known - 1, 0)), AT_LEAST
+            return max(known - 1, 0), AT_LEAST
         if capped <= limit:
             return capped, EXACT
         if not conditions:

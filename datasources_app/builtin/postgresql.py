@@ -57,6 +57,11 @@ ESTIMATE_SQL = sa.text(
 )
 
 
+def milliseconds(seconds: float) -> int:
+    """A time limit as PostgreSQL's statement_timeout takes it (0 would mean none)."""
+    return max(1, round(seconds * 1000))
+
+
 class PostgreSQLDatasource(SQLAlchemyDatasource):
     label = "PostgreSQL"
 
@@ -64,7 +69,7 @@ class PostgreSQLDatasource(SQLAlchemyDatasource):
         url = normalise_url(self.connection_string)
         # The time limit is enforced by the server: a runaway query is stopped there, not merely
         # abandoned by us. Options given in the URL come first, ours are added.
-        limit_ms = max(1, int(self.statement_timeout * 1000))
+        limit_ms = milliseconds(self.statement_timeout)
         options = " ".join(
             part
             for part in (str(url.query.get("options", "")), f"-c statement_timeout={limit_ms}")
@@ -91,9 +96,9 @@ class PostgreSQLDatasource(SQLAlchemyDatasource):
     def time_limited(self, conn, seconds: float) -> Iterator[None]:
         # A statement stopped by the limit ends the transaction, and with it this setting; after
         # the block the connection's own limit applies again.
-        conn.execute(SET_TIME_LIMIT, {"ms": str(max(1, round(seconds * 1000)))})
+        conn.execute(SET_TIME_LIMIT, {"ms": str(milliseconds(seconds))})
         yield
-        conn.execute(SET_TIME_LIMIT, {"ms": str(max(1, int(self.statement_timeout * 1000)))})
+        conn.execute(SET_TIME_LIMIT, {"ms": str(milliseconds(self.statement_timeout))})
 
     def estimate_rows(self, conn, table: sa.Table) -> int | None:
         # reltuples is kept by VACUUM/ANALYZE (-1 before the first); the statistics collector's
